@@ -1,0 +1,84 @@
+"""Signal events from indicator values (docs/strategies.md, docs/execution.md).
+
+A signal column is ``int8``: ``+1`` an entry event, ``-1`` an exit event, ``0`` nothing.
+Comparisons treat values within ``REL_TOL`` of each other as equal, so rounding noise in
+a flat market never creates a cross.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from numba import njit, prange
+
+from coinbt.engine._types import F64, I8, I64
+
+REL_TOL = 1e-12
+
+
+@njit(cache=True, inline="always")
+def gt(a: float, b: float) -> bool:
+    """``a > b`` beyond rounding noise (False when either is NaN)."""
+    return a - b > REL_TOL * max(abs(a), abs(b))
+
+
+@njit(cache=True)
+def _cross_segment(a: F64, b: F64, out: I8, lo: int, hi: int, up: int, down: int) -> None:
+    for t in range(lo + 1, hi):
+        a0, b0, a1, b1 = a[t - 1], b[t - 1], a[t], b[t]
+        if np.isnan(a0) or np.isnan(b0) or np.isnan(a1) or np.isnan(b1):
+            continue
+        if up != 0 and gt(a1, b1) and not gt(a0, b0):
+            out[t] = up
+        elif down != 0 and gt(b1, a1) and not gt(b0, a0):
+            out[t] = down
+
+
+@njit(cache=True, parallel=True)
+def crosses(a: F64, b: F64, offsets: I64, up: int = 1, down: int = -1) -> I8:
+    """``up`` where ``a`` crosses above ``b``, ``down`` where it crosses below
+    (``0`` disables either)."""
+    out = np.zeros(len(a), dtype=np.int8)
+    for s in prange(len(offsets) - 1):
+        _cross_segment(a, b, out, offsets[s], offsets[s + 1], up, down)
+    return out
+
+
+@njit(cache=True)
+def _runs_segment(cond_a: F64, cond_b: F64, out: I8, lo: int, hi: int, value: int) -> None:
+    # The first bar of each run where a > b; the first defined bar counts as a first bar.
+    prev = False
+    for t in range(lo, hi):
+        a, b = cond_a[t], cond_b[t]
+        now = not (np.isnan(a) or np.isnan(b)) and gt(a, b)
+        if now and not prev:
+            out[t] = value
+        prev = now
+
+
+@njit(cache=True, parallel=True)
+def run_starts(a: F64, b: F64, offsets: I64, value: int, out: I8) -> I8:
+    """Write ``value`` into ``out`` on the first bar of each run where ``a > b``; keeps
+    what ``out`` held elsewhere (so two calls can combine entries and exits)."""
+    for s in prange(len(offsets) - 1):
+        _runs_segment(a, b, out, offsets[s], offsets[s + 1], value)
+    return out
+
+
+@njit(cache=True, parallel=True)
+def every(offsets: I64, n: int, step: int) -> I8:
+    """``+1`` on bars ``0, step, 2·step, …`` of each pair."""
+    out = np.zeros(n, dtype=np.int8)
+    for s in prange(len(offsets) - 1):
+        for t in range(offsets[s], offsets[s + 1], step):
+            out[t] = 1
+    return out
+
+
+@njit(cache=True, parallel=True)
+def first_bar(offsets: I64, n: int) -> I8:
+    """``+1`` on the first bar of each pair (buy and hold)."""
+    out = np.zeros(n, dtype=np.int8)
+    for s in prange(len(offsets) - 1):
+        if offsets[s + 1] > offsets[s]:
+            out[offsets[s]] = 1
+    return out
