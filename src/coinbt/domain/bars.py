@@ -41,7 +41,7 @@ class Bars:
         symbol: str,
         interval: Interval | str,
         time: npt.ArrayLike,
-        open: npt.ArrayLike,  # noqa: A002 - the column's name
+        open: npt.ArrayLike,
         high: npt.ArrayLike,
         low: npt.ArrayLike,
         close: npt.ArrayLike,
@@ -49,9 +49,9 @@ class Bars:
     ) -> Bars:
         """Validated candles; raises :class:`DataFormatError` naming the offending rows."""
         t = np.ascontiguousarray(time, dtype=np.int64)
-        cols = [np.ascontiguousarray(c, dtype=np.float64) for c in (open, high, low, close)]
+        o, h, lo, c = (np.ascontiguousarray(x, dtype=np.float64) for x in (open, high, low, close))
         vol = np.zeros(len(t)) if volume is None else np.ascontiguousarray(volume, np.float64)
-        bars = cls(symbol, Interval.parse(interval), t, *cols, vol)
+        bars = cls(symbol, Interval.parse(interval), t, o, h, lo, c, vol)
         bars.validate()
         return bars
 

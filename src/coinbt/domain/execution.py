@@ -4,20 +4,20 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, fields
-from enum import Enum
+from enum import Enum, StrEnum
 from typing import Any
 
 from coinbt.errors import ParameterError
 
 
-class Direction(str, Enum):
+class Direction(StrEnum):
     """Which positions a strategy may take."""
 
     LONG = "long"
     LONGSHORT = "longshort"
 
 
-class Fill(str, Enum):
+class Fill(StrEnum):
     """When a signal computed on a bar's close is filled."""
 
     NEXT_OPEN = "next_open"

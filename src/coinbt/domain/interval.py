@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import Enum
+from enum import StrEnum
 
 from coinbt.errors import InputError
 
@@ -10,7 +10,7 @@ _MINUTE = 60_000
 _DAY = 1440 * _MINUTE
 
 
-class Interval(str, Enum):
+class Interval(StrEnum):
     """A candle interval; its value is the Binance spelling (``"1h"``)."""
 
     M1 = "1m"

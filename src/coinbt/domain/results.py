@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -119,7 +120,9 @@ class BacktestResult:
 
     def trades_frame(self) -> pd.DataFrame:
         """Trades as a pandas DataFrame (needs pandas)."""
-        pd = _pandas()
+        _require_pandas()
+        import pandas as pd  # noqa: PLC0415 - optional dependency, imported on use
+
         frame = pd.DataFrame(trades_to_dicts(self.trades))
         for col in ("entry_time", "exit_time"):
             if col in frame:
@@ -128,7 +131,9 @@ class BacktestResult:
 
     def equity_frame(self) -> pd.DataFrame:
         """Equity and drawdown indexed by UTC open time (needs pandas)."""
-        pd = _pandas()
+        _require_pandas()
+        import pandas as pd  # noqa: PLC0415 - optional dependency, imported on use
+
         index = pd.to_datetime(self.time, unit="ms", utc=True)
         return pd.DataFrame({"equity": self.equity, "drawdown_pct": self.drawdown}, index=index)
 
@@ -155,7 +160,9 @@ class BatchResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row of metrics per pair (needs pandas)."""
-        pd = _pandas()
+        _require_pandas()
+        import pandas as pd  # noqa: PLC0415 - optional dependency, imported on use
+
         return pd.DataFrame([r.metrics for r in self.results], index=list(self.symbols))
 
 
@@ -194,7 +201,9 @@ class SweepResult:
 
     def to_frame(self) -> pd.DataFrame:
         """One row per (pair, combination) with parameters and metrics (needs pandas)."""
-        pd = _pandas()
+        _require_pandas()
+        import pandas as pd  # noqa: PLC0415 - optional dependency, imported on use
+
         rows = []
         for i, symbol in enumerate(self.symbols):
             for c, combo in enumerate(self.combinations):
@@ -209,11 +218,6 @@ def _downsample(n: int, max_points: int | None) -> npt.NDArray[np.intp]:
     return np.unique(np.linspace(0, n - 1, max(2, max_points)).round().astype(np.intp))
 
 
-def _pandas() -> Any:
-    try:
-        import pandas as pd
-    except ImportError:
-        raise InputError(
-            "pandas is not installed", hint="pip install 'coinbt[pandas]'"
-        ) from None
-    return pd
+def _require_pandas() -> None:
+    if importlib.util.find_spec("pandas") is None:
+        raise InputError("pandas is not installed", hint="pip install 'coinbt[pandas]'")

@@ -17,7 +17,10 @@ from coinbt.engine._types import F64, I64
 class Features:
     """Columns of one or many pairs (``offsets`` delimit pairs) and cached indicators."""
 
-    def __init__(self, o: F64, h: F64, lo: F64, c: F64, offsets: I64) -> None:
+    def __init__(self, o: F64, h: F64, lo: F64, c: F64, offsets: I64, *, reuse: bool) -> None:
+        self.reuse = reuse
+        """True when several parameter sets will read these features (a sweep): strategies
+        then build signals from memoised whole-batch indicators instead of fused kernels."""
         self.open = o
         self.high = h
         self.low = lo

@@ -57,13 +57,29 @@ def backtest_batch(
     sig = spec.signals(features, values)
     equity, trades, counts, exposed, t_off = _simulate(batch, sig, cfg, _amount(spec, values))
     rows = metrics_batch(
-        equity, batch.close, batch.offsets, trades, t_off, counts, exposed,
-        cfg.initial_investment, batch.interval.days,
+        equity,
+        batch.close,
+        batch.offsets,
+        trades,
+        t_off,
+        counts,
+        exposed,
+        cfg.initial_investment,
+        batch.interval.days,
     )
     drawdown = drawdown_curve(equity, batch.offsets)
     results = tuple(
-        _result(batch, i, spec, values, cfg, equity, drawdown, rows[i],
-                _records(batch, i, trades[t_off[i]:t_off[i] + counts[i]]))
+        _result(
+            batch,
+            i,
+            spec,
+            values,
+            cfg,
+            equity,
+            drawdown,
+            rows[i],
+            _records(batch, i, trades[t_off[i] : t_off[i] + counts[i]]),
+        )
         for i in range(len(batch))
     )
     return BatchResult(results)
@@ -89,13 +105,20 @@ def sweep(
     values = np.zeros((len(batch), len(combos), 20))
     for lo, hi in _chunks(batch.offsets):
         part = _sub_batch(batch, lo, hi)
-        features = _features(part)
+        features = _features(part, reuse=len(combos) > 1)
         for c, combo in enumerate(combos):
             sig = spec.signals(features, combo)
             eq, trades, counts, exposed, t_off = _simulate(part, sig, cfg, _amount(spec, combo))
             values[lo:hi, c] = metrics_batch(
-                eq, part.close, part.offsets, trades, t_off, counts, exposed,
-                cfg.initial_investment, part.interval.days,
+                eq,
+                part.close,
+                part.offsets,
+                trades,
+                t_off,
+                counts,
+                exposed,
+                cfg.initial_investment,
+                part.interval.days,
             )
     return SweepResult(spec.name, batch.symbols, tuple(combos), cfg, values)
 
@@ -133,8 +156,8 @@ def _prepare(
     return spec, values, cfg
 
 
-def _features(batch: BarsBatch) -> Features:
-    return Features(batch.open, batch.high, batch.low, batch.close, batch.offsets)
+def _features(batch: BarsBatch, *, reuse: bool = False) -> Features:
+    return Features(batch.open, batch.high, batch.low, batch.close, batch.offsets, reuse=reuse)
 
 
 def _amount(spec: StrategyDef, values: Mapping[str, ParamValue]) -> float:
@@ -146,10 +169,21 @@ def _simulate(
 ) -> tuple[F64, F64, I64, I64, I64]:
     t_off = sim.trade_capacity(sig, batch.offsets)
     equity, trades, counts, exposed = sim.simulate_batch(
-        batch.open, batch.high, batch.low, batch.close, sig, batch.offsets, t_off,
-        cfg.initial_investment, cfg.transaction_fee, cfg.slippage,
-        cfg.direction is Direction.LONGSHORT, cfg.fill is Fill.CLOSE,
-        cfg.stop_loss_pct / 100.0, cfg.take_profit_pct / 100.0, cfg.trailing_stop_pct / 100.0,
+        batch.open,
+        batch.high,
+        batch.low,
+        batch.close,
+        sig,
+        batch.offsets,
+        t_off,
+        cfg.initial_investment,
+        cfg.transaction_fee,
+        cfg.slippage,
+        cfg.direction is Direction.LONGSHORT,
+        cfg.fill is Fill.CLOSE,
+        cfg.stop_loss_pct / 100.0,
+        cfg.take_profit_pct / 100.0,
+        cfg.trailing_stop_pct / 100.0,
         amount,
     )
     return equity, trades, counts, exposed, t_off
@@ -175,8 +209,15 @@ def _records(batch: BarsBatch, pair: int, block: F64) -> TradeArray:
 
 
 def _result(
-    batch: BarsBatch, i: int, spec: StrategyDef, values: dict[str, ParamValue],
-    cfg: ExecutionConfig, equity: F64, drawdown: F64, row: F64, trades: TradeArray,
+    batch: BarsBatch,
+    i: int,
+    spec: StrategyDef,
+    values: dict[str, ParamValue],
+    cfg: ExecutionConfig,
+    equity: F64,
+    drawdown: F64,
+    row: F64,
+    trades: TradeArray,
 ) -> BacktestResult:
     rows = slice(int(batch.offsets[i]), int(batch.offsets[i + 1]))
     return BacktestResult(
@@ -228,4 +269,4 @@ def _sub_batch(batch: BarsBatch, lo: int, hi: int) -> BarsBatch:
         name: getattr(batch, name)[a:b]
         for name in ("time", "open", "high", "low", "close", "volume")
     }
-    return BarsBatch(batch.symbols[lo:hi], batch.interval, batch.offsets[lo:hi + 1] - a, **cols)
+    return BarsBatch(batch.symbols[lo:hi], batch.interval, batch.offsets[lo : hi + 1] - a, **cols)

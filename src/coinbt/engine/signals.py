@@ -21,16 +21,29 @@ def gt(a: float, b: float) -> bool:
     return a - b > REL_TOL * max(abs(a), abs(b))
 
 
+@njit(cache=True, inline="always")
+def _side(a: float, b: float) -> int:
+    # 1: a above b, -1: below, 0: equal within tolerance, 2: undefined (NaN).
+    if np.isnan(a) or np.isnan(b):
+        return 2
+    if gt(a, b):
+        return 1
+    if gt(b, a):
+        return -1
+    return 0
+
+
 @njit(cache=True)
 def _cross_segment(a: F64, b: F64, out: I8, lo: int, hi: int, up: int, down: int) -> None:
-    for t in range(lo + 1, hi):
-        a0, b0, a1, b1 = a[t - 1], b[t - 1], a[t], b[t]
-        if np.isnan(a0) or np.isnan(b0) or np.isnan(a1) or np.isnan(b1):
-            continue
-        if up != 0 and gt(a1, b1) and not gt(a0, b0):
-            out[t] = up
-        elif down != 0 and gt(b1, a1) and not gt(b0, a0):
-            out[t] = down
+    prev = 2
+    for t in range(lo, hi):
+        now = _side(a[t], b[t])
+        if prev != 2 and now != prev:
+            if now == 1 and up != 0:
+                out[t] = up
+            elif now == -1 and down != 0:
+                out[t] = down
+        prev = now
 
 
 @njit(cache=True, parallel=True)

@@ -26,8 +26,9 @@ STATE_SIZE = 7
 
 
 @njit(cache=True)
-def _open(st: F64, ref: float, direction: int, spend: float, bar: int, fee: float,
-          slip: float) -> None:
+def _open(
+    st: F64, ref: float, direction: int, spend: float, bar: int, fee: float, slip: float
+) -> None:
     """Open or add to a position of ``direction``, spending ``spend`` of cash."""
     if spend <= 0.0:
         return
@@ -48,8 +49,9 @@ def _open(st: F64, ref: float, direction: int, spend: float, bar: int, fee: floa
 
 
 @njit(cache=True)
-def _record(st: F64, trades: F64, exit_bar: int, exit_px: float, exit_fee: float,
-            reason: int) -> None:
+def _record(
+    st: F64, trades: F64, exit_bar: int, exit_px: float, exit_fee: float, reason: int
+) -> None:
     qty = abs(st[POS])
     direction = 1.0 if st[POS] > 0 else -1.0
     pnl = direction * qty * (exit_px - st[EPX]) - st[EFEE] - exit_fee
@@ -69,8 +71,9 @@ def _record(st: F64, trades: F64, exit_bar: int, exit_px: float, exit_fee: float
 
 
 @njit(cache=True)
-def _close(st: F64, trades: F64, ref: float, bar: int, reason: int, fee: float,
-           slip: float) -> None:
+def _close(
+    st: F64, trades: F64, ref: float, bar: int, reason: int, fee: float, slip: float
+) -> None:
     """Close the whole position at reference price ``ref`` and record the trade."""
     long = st[POS] > 0
     px = ref * (1.0 - slip) if long else ref * (1.0 + slip)
@@ -82,8 +85,17 @@ def _close(st: F64, trades: F64, ref: float, bar: int, reason: int, fee: float,
 
 
 @njit(cache=True)
-def _act(st: F64, trades: F64, signal: int, ref: float, bar: int, fee: float, slip: float,
-         longshort: bool, amount: float) -> None:
+def _act(
+    st: F64,
+    trades: F64,
+    signal: int,
+    ref: float,
+    bar: int,
+    fee: float,
+    slip: float,
+    longshort: bool,
+    amount: float,
+) -> None:
     """Apply one signal event at reference price ``ref``."""
     pos = st[POS]
     if signal > 0:
@@ -105,8 +117,19 @@ def _act(st: F64, trades: F64, signal: int, ref: float, bar: int, fee: float, sl
 
 
 @njit(cache=True)
-def _stops(st: F64, trades: F64, o: float, h: float, lo: float, bar: int, fee: float,
-           slip: float, sl: float, tp: float, ts: float) -> None:
+def _stops(
+    st: F64,
+    trades: F64,
+    o: float,
+    h: float,
+    lo: float,
+    bar: int,
+    fee: float,
+    slip: float,
+    sl: float,
+    tp: float,
+    ts: float,
+) -> None:
     """Stop-loss, take-profit and trailing-stop checks of one bar (stop before target)."""
     d = 1.0 if st[POS] > 0 else -1.0
     inf = np.inf
@@ -134,9 +157,24 @@ def _stops(st: F64, trades: F64, o: float, h: float, lo: float, bar: int, fee: f
 
 @njit(cache=True)
 def simulate_segment(
-    o: F64, h: F64, lo_: F64, c: F64, sig: I8, lo: int, hi: int,
-    cash0: float, fee: float, slip: float, longshort: bool, fill_close: bool,
-    sl: float, tp: float, ts: float, amount: float, equity: F64, trades: F64,
+    o: F64,
+    h: F64,
+    lo_: F64,
+    c: F64,
+    sig: I8,
+    lo: int,
+    hi: int,
+    cash0: float,
+    fee: float,
+    slip: float,
+    longshort: bool,
+    fill_close: bool,
+    sl: float,
+    tp: float,
+    ts: float,
+    amount: float,
+    equity: F64,
+    trades: F64,
 ) -> tuple[int, int]:
     """Simulate rows ``lo:hi`` of one pair; returns (trades written, bars exposed).
 
@@ -147,38 +185,59 @@ def simulate_segment(
     st = np.zeros(STATE_SIZE)
     st[CASH] = cash0
     stops_on = sl > 0.0 or tp > 0.0 or ts > 0.0
+    # cash and pos mirror st[CASH] and st[POS] in registers for the per-bar mark; they are
+    # reloaded after every event, the only place the state changes.
+    cash = cash0
+    pos = 0.0
     pending = 0
     dead = False
     exposed = 0
     for i in range(lo, hi):
-        bar = i - lo
         if pending != 0 and not dead:
-            _act(st, trades, pending, o[i], bar, fee, slip, longshort, amount)
+            _act(st, trades, pending, o[i], i - lo, fee, slip, longshort, amount)
+            cash, pos = st[CASH], st[POS]
         pending = 0
-        if stops_on and st[POS] != 0.0:
-            _stops(st, trades, o[i], h[i], lo_[i], bar, fee, slip, sl, tp, ts)
+        if stops_on and pos != 0.0:
+            _stops(st, trades, o[i], h[i], lo_[i], i - lo, fee, slip, sl, tp, ts)
+            cash, pos = st[CASH], st[POS]
         if fill_close and sig[i] != 0 and not dead:
-            _act(st, trades, sig[i], c[i], bar, fee, slip, longshort, amount)
-        eq = st[CASH] + st[POS] * c[i]
-        if st[POS] != 0.0 and eq <= 0.0:
-            _close(st, trades, c[i], bar, R_LIQ, fee, slip)
-            dead = True
-            eq = st[CASH]
+            _act(st, trades, sig[i], c[i], i - lo, fee, slip, longshort, amount)
+            cash, pos = st[CASH], st[POS]
+        eq = cash + pos * c[i]
+        if pos != 0.0:
+            if eq <= 0.0:
+                _close(st, trades, c[i], i - lo, R_LIQ, fee, slip)
+                dead = True
+                cash, pos = st[CASH], st[POS]
+                eq = cash
+            else:
+                exposed += 1
         equity[i] = eq
-        if st[POS] != 0.0:
-            exposed += 1
         if not fill_close:
             pending = sig[i]
-    if st[POS] != 0.0:
+    if pos != 0.0:
         _record(st, trades, hi - lo - 1, c[hi - 1], 0.0, R_END)
     return int(st[NTRADES]), exposed
 
 
 @njit(cache=True, parallel=True)
 def simulate_batch(
-    o: F64, h: F64, lo_: F64, c: F64, sig: I8, offsets: I64, trade_offsets: I64,
-    cash0: float, fee: float, slip: float, longshort: bool, fill_close: bool,
-    sl: float, tp: float, ts: float, amount: float,
+    o: F64,
+    h: F64,
+    lo_: F64,
+    c: F64,
+    sig: I8,
+    offsets: I64,
+    trade_offsets: I64,
+    cash0: float,
+    fee: float,
+    slip: float,
+    longshort: bool,
+    fill_close: bool,
+    sl: float,
+    tp: float,
+    ts: float,
+    amount: float,
 ) -> tuple[F64, F64, I64, I64]:
     """Simulate every pair; returns (equity, trade buffer, trades per pair, bars exposed
     per pair). Pair ``s`` writes trades from row ``trade_offsets[s]``."""
@@ -188,9 +247,27 @@ def simulate_batch(
     counts = np.zeros(m, dtype=np.int64)
     exposed = np.zeros(m, dtype=np.int64)
     for s in prange(m):
-        block = trades[trade_offsets[s]:trade_offsets[s + 1]]
-        k, e = simulate_segment(o, h, lo_, c, sig, offsets[s], offsets[s + 1], cash0, fee,
-                                slip, longshort, fill_close, sl, tp, ts, amount, equity, block)
+        block = trades[trade_offsets[s] : trade_offsets[s + 1]]
+        k, e = simulate_segment(
+            o,
+            h,
+            lo_,
+            c,
+            sig,
+            offsets[s],
+            offsets[s + 1],
+            cash0,
+            fee,
+            slip,
+            longshort,
+            fill_close,
+            sl,
+            tp,
+            ts,
+            amount,
+            equity,
+            block,
+        )
         counts[s] = k
         exposed[s] = e
     return equity, trades, counts, exposed

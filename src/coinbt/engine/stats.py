@@ -12,9 +12,28 @@ from numba import njit, prange
 from coinbt.engine._types import F64, I64
 from coinbt.engine.simulate import T_ENTRY_BAR, T_ENTRY_FEE, T_EXIT_BAR, T_EXIT_FEE, T_PNL, T_RET
 
-(TOTAL_RETURN, BUY_HOLD, CAGR, VOLATILITY, SHARPE, SORTINO, CALMAR, MAX_DD, MAX_DD_BARS,
- WIN_RATE, PROFIT_FACTOR, EXPECTANCY, NUM_TRADES, EXPOSURE, AVG_TRADE, BEST_TRADE,
- WORST_TRADE, AVG_TRADE_BARS, FEES_PAID, FINAL_EQUITY) = range(20)
+(
+    TOTAL_RETURN,
+    BUY_HOLD,
+    CAGR,
+    VOLATILITY,
+    SHARPE,
+    SORTINO,
+    CALMAR,
+    MAX_DD,
+    MAX_DD_BARS,
+    WIN_RATE,
+    PROFIT_FACTOR,
+    EXPECTANCY,
+    NUM_TRADES,
+    EXPOSURE,
+    AVG_TRADE,
+    BEST_TRADE,
+    WORST_TRADE,
+    AVG_TRADE_BARS,
+    FEES_PAID,
+    FINAL_EQUITY,
+) = range(20)
 N_METRICS = 20
 
 RATIO_CAP = 1000.0
@@ -121,12 +140,13 @@ def _cagr_pct(growth: float, years: float) -> float:
     x = np.log(growth) / years
     if x >= np.log1p(CAGR_CAP_PCT / 100.0):
         return CAGR_CAP_PCT
-    return 100.0 * np.expm1(x)
+    return float(100.0 * np.expm1(x))
 
 
 @njit(cache=True)
-def metrics_row(eq: F64, c: F64, trades: F64, k: int, exposed: int, cash0: float,
-                bar_days: float, out: F64) -> None:
+def metrics_row(
+    eq: F64, c: F64, trades: F64, k: int, exposed: int, cash0: float, bar_days: float, out: F64
+) -> None:
     """Fill ``out`` (length N_METRICS) with the metrics of one pair's run."""
     out[:] = 0.0
     n = len(eq)
@@ -150,16 +170,24 @@ def metrics_row(eq: F64, c: F64, trades: F64, k: int, exposed: int, cash0: float
 
 
 @njit(cache=True, parallel=True)
-def metrics_batch(equity: F64, c: F64, offsets: I64, trades: F64, trade_offsets: I64,
-                  counts: I64, exposed: I64, cash0: float, bar_days: float) -> F64:
+def metrics_batch(
+    equity: F64,
+    c: F64,
+    offsets: I64,
+    trades: F64,
+    trade_offsets: I64,
+    counts: I64,
+    exposed: I64,
+    cash0: float,
+    bar_days: float,
+) -> F64:
     """One metrics row per pair of a simulated batch."""
     m = len(offsets) - 1
     out = np.zeros((m, N_METRICS))
     for s in prange(m):
         lo, hi = offsets[s], offsets[s + 1]
-        block = trades[trade_offsets[s]:trade_offsets[s + 1]]
-        metrics_row(equity[lo:hi], c[lo:hi], block, counts[s], exposed[s], cash0, bar_days,
-                    out[s])
+        block = trades[trade_offsets[s] : trade_offsets[s + 1]]
+        metrics_row(equity[lo:hi], c[lo:hi], block, counts[s], exposed[s], cash0, bar_days, out[s])
     return out
 
 

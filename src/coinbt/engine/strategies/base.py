@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -124,6 +125,6 @@ def _number(name: str, value: object) -> float:
         raise ParameterError(
             f"{name} must be a number, not {value!r}", hint="give a plain number", field=name
         ) from None
-    if number != number or number in (float("inf"), float("-inf")):
+    if not math.isfinite(number):
         raise ParameterError(f"{name} must be finite", hint="give a plain number", field=name)
     return number

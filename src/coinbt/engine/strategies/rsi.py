@@ -22,7 +22,7 @@ def _signals(f: Features, p: Mapping[str, ParamValue]) -> I8:
 STRATEGY = StrategyDef(
     id=4,
     name="rsi",
-    description="Mean reversion: buy when RSI falls below `lower`, sell when it rises above `upper`.",
+    description="Mean reversion: buy when RSI drops below `lower`, sell above `upper`.",
     params=(
         Param("period", 14, 2, 200, description="RSI period, bars"),
         Param("lower", 30, 1, 49, kind="float", description="oversold level"),

@@ -1,0 +1,117 @@
+"""Output of the ``coinbt`` commands: rich tables for people, JSON for programs, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Collection
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from coinbt.domain.timeutil import format_ms
+from coinbt.errors import CoinbtError
+
+METRIC_LABELS: dict[str, str] = {
+    "total_return_pct": "Total return",
+    "buy_hold_return_pct": "Buy & hold return",
+    "cagr_pct": "CAGR",
+    "volatility_pct": "Volatility (annual)",
+    "sharpe_ratio": "Sharpe ratio",
+    "sortino_ratio": "Sortino ratio",
+    "calmar_ratio": "Calmar ratio",
+    "max_drawdown_pct": "Max drawdown",
+    "max_drawdown_bars": "Max drawdown length (bars)",
+    "win_rate_pct": "Win rate",
+    "profit_factor": "Profit factor",
+    "expectancy_pct": "Expectancy per trade",
+    "num_trades": "Trades",
+    "exposure_pct": "Exposure",
+    "avg_trade_pct": "Average trade (geometric)",
+    "best_trade_pct": "Best trade",
+    "worst_trade_pct": "Worst trade",
+    "avg_trade_bars": "Average bars held",
+    "fees_paid": "Fees paid",
+    "final_equity": "Final equity",
+}
+
+
+def console() -> Console:
+    """A console on the current stdout that never interprets markup in data."""
+    return Console(markup=False, highlight=False, emoji=False)
+
+
+def table(*columns: str, right: Collection[str] = ()) -> Table:
+    """An empty table; the columns named in ``right`` (numbers) are right-aligned."""
+    out = Table()
+    for name in columns:
+        out.add_column(name, justify="right" if name in right else "left")
+    return out
+
+
+def print_json(payload: Any) -> None:
+    """``payload`` as indented JSON on stdout (strict: no NaN)."""
+    sys.stdout.write(json.dumps(payload, indent=2, allow_nan=False) + "\n")
+
+
+def print_error(exc: CoinbtError) -> None:
+    """The message and the hint of an error on stderr."""
+    sys.stderr.write(f"error: {exc.message}\n")
+    if exc.hint:
+        sys.stderr.write(f"hint: {exc.hint}\n")
+
+
+def print_unexpected(exc: BaseException) -> None:
+    """A one-line account of a bug, without the traceback."""
+    text = str(exc).splitlines()[0] if str(exc) else ""
+    sys.stderr.write(f"error: unexpected {type(exc).__name__}: {text}\n")
+    sys.stderr.write("hint: rerun with --debug for the traceback, and please report it\n")
+
+
+def metric(name: str, value: float) -> str:
+    """A metric for people: percentages with a % sign, counts as integers."""
+    if name.endswith("_pct"):
+        return f"{value:,.2f} %"
+    if name in ("num_trades", "max_drawdown_bars"):
+        return f"{int(value):,}"
+    return f"{value:,.2f}"
+
+
+def price(value: float) -> str:
+    """A price readable at any magnitude (BTC in dollars, meme coins in millionths)."""
+    size = abs(value)
+    if size >= 1000:
+        return f"{value:,.2f}"
+    if size >= 1:
+        return f"{value:,.4f}"
+    return f"{value:.8g}"
+
+
+def when(ms: int | None) -> str:
+    """An open time as ``2024-01-01 00:00`` (UTC); ``-`` for none."""
+    return "-" if ms is None else format_ms(int(ms))
+
+
+def params_text(params: dict[str, Any]) -> str:
+    """``fast=10, slow=30``; ``no parameters`` for none."""
+    return ", ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
+
+
+def assumptions_text(assumptions: dict[str, Any]) -> str:
+    """The execution assumptions of a result on one line."""
+    parts = [
+        f"fee {100 * assumptions['transaction_fee']:g} %",
+        f"slippage {100 * assumptions['slippage']:g} %",
+        f"{assumptions['direction']}",
+        f"fill at {assumptions['fill']}",
+        f"initial {assumptions['initial_investment']:,.2f}",
+    ]
+    for key, label in (
+        ("stop_loss_pct", "stop loss"),
+        ("take_profit_pct", "take profit"),
+        ("trailing_stop_pct", "trailing stop"),
+    ):
+        if assumptions.get(key):
+            parts.append(f"{label} {assumptions[key]:g} %")
+    return ", ".join(parts)

@@ -1,0 +1,1 @@
+"""Collecting candles: from files (and, later, from exchanges)."""
