@@ -17,7 +17,7 @@ from coinbt.engine.indicators import _add
 from coinbt.engine.signals import _side
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _ema_step(
     x: F64, i: int, lo: int, w: int, total: float, comp: float, prev: float
 ) -> tuple[float, float, float]:
@@ -33,7 +33,7 @@ def _ema_step(
     return total, comp, alpha * x[i] + (1.0 - alpha) * prev
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _emit(out: I8, i: int, fv: float, sv: float, prev: int) -> int:
     now = _side(fv, sv)
     if prev != 2 and now != prev and now != 0:
@@ -41,7 +41,7 @@ def _emit(out: I8, i: int, fv: float, sv: float, prev: int) -> int:
     return now
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ema_cross_segment(c: F64, out: I8, lo: int, hi: int, fast: int, slow: int) -> None:
     # Both averages advance in one loop: two independent dependency chains the CPU
     # overlaps, and no indicator column is written to memory.
@@ -54,7 +54,7 @@ def _ema_cross_segment(c: F64, out: I8, lo: int, hi: int, fast: int, slow: int) 
         prev = _emit(out, i, fv, sv, prev)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def ema_cross(c: F64, offsets: I64, fast: int, slow: int) -> I8:
     """``+1``/``-1`` where EMA(fast) crosses above/below EMA(slow), pair by pair."""
     out = np.zeros(len(c), dtype=np.int8)

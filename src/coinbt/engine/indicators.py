@@ -15,7 +15,7 @@ from coinbt.engine._types import F64, I64
 _NAN = np.nan
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _add(total: float, comp: float, value: float) -> tuple[float, float]:
     # Neumaier's compensated addition: a rolling sum keeps ~1 ulp of accuracy over
     # millions of adds and subtracts instead of drifting.
@@ -27,7 +27,7 @@ def _add(total: float, comp: float, value: float) -> tuple[float, float]:
     return t, comp
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _sma_segment(x: F64, out: F64, lo: int, hi: int, w: int) -> None:
     total = 0.0
     comp = 0.0
@@ -39,7 +39,7 @@ def _sma_segment(x: F64, out: F64, lo: int, hi: int, w: int) -> None:
             out[i] = (total + comp) / w
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def sma(x: F64, offsets: I64, w: int) -> F64:
     """Simple moving average of window ``w``."""
     out = np.full(len(x), _NAN)
@@ -48,7 +48,7 @@ def sma(x: F64, offsets: I64, w: int) -> F64:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _ema_segment(x: F64, out: F64, lo: int, hi: int, w: int) -> None:
     start = lo
     while start < hi and np.isnan(x[start]):
@@ -67,7 +67,7 @@ def _ema_segment(x: F64, out: F64, lo: int, hi: int, w: int) -> None:
         out[i] = prev
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def ema(x: F64, offsets: I64, w: int) -> F64:
     """Exponential moving average (alpha = 2/(w+1)), seeded with the mean of the first
     ``w`` defined values of each pair."""
@@ -77,14 +77,14 @@ def ema(x: F64, offsets: I64, w: int) -> F64:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rsi_value(gain: float, loss: float) -> float:
     if loss == 0.0:
         return 100.0 if gain > 0.0 else 50.0
     return 100.0 - 100.0 / (1.0 + gain / loss)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _rsi_segment(c: F64, out: F64, lo: int, hi: int, p: int) -> None:
     if hi - lo <= p:
         return
@@ -103,7 +103,7 @@ def _rsi_segment(c: F64, out: F64, lo: int, hi: int, p: int) -> None:
         out[i] = _rsi_value(gain, loss)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def rsi(close: F64, offsets: I64, p: int) -> F64:
     """Wilder's relative strength index of period ``p``."""
     out = np.full(len(close), _NAN)
@@ -112,7 +112,7 @@ def rsi(close: F64, offsets: I64, p: int) -> F64:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _std_segment(x: F64, mean: F64, out: F64, lo: int, hi: int, w: int) -> None:
     # Two passes over each window: exact enough to compare with a band, and windows are
     # short (Bollinger periods), so the O(n*w) cost is fine.
@@ -124,7 +124,7 @@ def _std_segment(x: F64, mean: F64, out: F64, lo: int, hi: int, w: int) -> None:
         out[i] = np.sqrt(acc / w)
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def rolling_std(x: F64, offsets: I64, w: int, mean: F64) -> F64:
     """Population standard deviation (ddof 0) over windows of ``w``, around ``mean``
     (the SMA of the same window)."""
@@ -134,7 +134,7 @@ def rolling_std(x: F64, offsets: I64, w: int, mean: F64) -> F64:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _channel_segment(x: F64, out: F64, lo: int, hi: int, w: int, sign: float) -> None:
     # sign=+1 takes maxima, sign=-1 minima. Plain scan: channel windows are short.
     for i in range(lo + w, hi):
@@ -144,7 +144,7 @@ def _channel_segment(x: F64, out: F64, lo: int, hi: int, w: int, sign: float) ->
         out[i] = sign * best
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def prior_max(x: F64, offsets: I64, w: int) -> F64:
     """Highest value of the ``w`` bars before each bar (Donchian upper channel)."""
     out = np.full(len(x), _NAN)
@@ -153,7 +153,7 @@ def prior_max(x: F64, offsets: I64, w: int) -> F64:
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def prior_min(x: F64, offsets: I64, w: int) -> F64:
     """Lowest value of the ``w`` bars before each bar (Donchian lower channel)."""
     out = np.full(len(x), _NAN)

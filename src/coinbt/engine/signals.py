@@ -15,13 +15,13 @@ from coinbt.engine._types import F64, I8, I64
 REL_TOL = 1e-12
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def gt(a: float, b: float) -> bool:
     """``a > b`` beyond rounding noise (False when either is NaN)."""
     return a - b > REL_TOL * max(abs(a), abs(b))
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def _side(a: float, b: float) -> int:
     # 1: a above b, -1: below, 0: equal within tolerance, 2: undefined (NaN).
     if np.isnan(a) or np.isnan(b):
@@ -33,7 +33,7 @@ def _side(a: float, b: float) -> int:
     return 0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _cross_segment(a: F64, b: F64, out: I8, lo: int, hi: int, up: int, down: int) -> None:
     prev = 2
     for t in range(lo, hi):
@@ -46,7 +46,7 @@ def _cross_segment(a: F64, b: F64, out: I8, lo: int, hi: int, up: int, down: int
         prev = now
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def crosses(a: F64, b: F64, offsets: I64, up: int = 1, down: int = -1) -> I8:
     """``up`` where ``a`` crosses above ``b``, ``down`` where it crosses below
     (``0`` disables either)."""
@@ -56,7 +56,7 @@ def crosses(a: F64, b: F64, offsets: I64, up: int = 1, down: int = -1) -> I8:
     return out
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _runs_segment(cond_a: F64, cond_b: F64, out: I8, lo: int, hi: int, value: int) -> None:
     # The first bar of each run where a > b; the first defined bar counts as a first bar.
     prev = False
@@ -68,7 +68,7 @@ def _runs_segment(cond_a: F64, cond_b: F64, out: I8, lo: int, hi: int, value: in
         prev = now
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def run_starts(a: F64, b: F64, offsets: I64, value: int, out: I8) -> I8:
     """Write ``value`` into ``out`` on the first bar of each run where ``a > b``; keeps
     what ``out`` held elsewhere (so two calls can combine entries and exits)."""
@@ -77,7 +77,7 @@ def run_starts(a: F64, b: F64, offsets: I64, value: int, out: I8) -> I8:
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def every(offsets: I64, n: int, step: int) -> I8:
     """``+1`` on bars ``0, step, 2·step, …`` of each pair."""
     out = np.zeros(n, dtype=np.int8)
@@ -87,7 +87,7 @@ def every(offsets: I64, n: int, step: int) -> I8:
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def first_bar(offsets: I64, n: int) -> I8:
     """``+1`` on the first bar of each pair (buy and hold)."""
     out = np.zeros(n, dtype=np.int8)

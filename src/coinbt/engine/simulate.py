@@ -25,7 +25,7 @@ CASH, POS, EPX, EFEE, EBAR, TRAIL, NTRADES = 0, 1, 2, 3, 4, 5, 6
 STATE_SIZE = 7
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _open(
     st: F64, ref: float, direction: int, spend: float, bar: int, fee: float, slip: float
 ) -> None:
@@ -48,7 +48,7 @@ def _open(
     st[POS] += direction * qty
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _record(
     st: F64, trades: F64, exit_bar: int, exit_px: float, exit_fee: float, reason: int
 ) -> None:
@@ -70,7 +70,7 @@ def _record(
     st[NTRADES] = k + 1
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _close(
     st: F64, trades: F64, ref: float, bar: int, reason: int, fee: float, slip: float
 ) -> None:
@@ -84,7 +84,7 @@ def _close(
     st[POS] = 0.0
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _act(
     st: F64,
     trades: F64,
@@ -116,7 +116,7 @@ def _act(
             _open(st, ref, -1, st[CASH], bar, fee, slip)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _stops(
     st: F64,
     trades: F64,
@@ -155,7 +155,7 @@ def _stops(
         st[TRAIL] = max(st[TRAIL], best) if d > 0 else min(st[TRAIL], best)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def simulate_segment(
     o: F64,
     h: F64,
@@ -220,7 +220,7 @@ def simulate_segment(
     return int(st[NTRADES]), exposed
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def simulate_batch(
     o: F64,
     h: F64,
@@ -273,7 +273,7 @@ def simulate_batch(
     return equity, trades, counts, exposed
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def trade_capacity(sig: I8, offsets: I64) -> I64:
     """Row offsets for each pair's trades: a trade needs an entry, and an entry needs a
     signal event, so a pair never has more trades than signal events."""

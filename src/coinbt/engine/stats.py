@@ -40,7 +40,7 @@ RATIO_CAP = 1000.0
 CAGR_CAP_PCT = 1e9
 
 
-@njit(cache=True, inline="always")
+@njit(cache=True, inline="always", error_model="numpy")
 def ratio(num: float, den: float) -> float:
     """``num / den`` clipped to ±RATIO_CAP; 0 for 0/0 and ±cap for x/0."""
     if den == 0.0:
@@ -50,7 +50,7 @@ def ratio(num: float, den: float) -> float:
     return min(max(num / den, -RATIO_CAP), RATIO_CAP)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _return_stats(eq: F64, out: F64, bars_per_year: float) -> None:
     n = len(eq) - 1
     if n < 1:
@@ -75,7 +75,7 @@ def _return_stats(eq: F64, out: F64, bars_per_year: float) -> None:
     out[SHARPE] = ratio(mean * scale, std)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _drawdown_stats(eq: F64, out: F64) -> None:
     peak = eq[0]
     worst = 0.0
@@ -94,7 +94,7 @@ def _drawdown_stats(eq: F64, out: F64) -> None:
     out[MAX_DD_BARS] = longest
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _trade_stats(trades: F64, k: int, out: F64) -> None:
     if k == 0:
         return
@@ -133,7 +133,7 @@ def _trade_stats(trades: F64, k: int, out: F64) -> None:
     out[AVG_TRADE_BARS] = bars / k
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def _cagr_pct(growth: float, years: float) -> float:
     if growth <= 0.0:
         return -100.0
@@ -143,7 +143,7 @@ def _cagr_pct(growth: float, years: float) -> float:
     return float(100.0 * np.expm1(x))
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy")
 def metrics_row(
     eq: F64, c: F64, trades: F64, k: int, exposed: int, cash0: float, bar_days: float, out: F64
 ) -> None:
@@ -169,7 +169,7 @@ def metrics_row(
     out[FINAL_EQUITY] = final
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def metrics_batch(
     equity: F64,
     c: F64,
@@ -191,7 +191,7 @@ def metrics_batch(
     return out
 
 
-@njit(cache=True, parallel=True)
+@njit(cache=True, parallel=True, error_model="numpy")
 def drawdown_curve(equity: F64, offsets: I64) -> F64:
     """``100 × (E / running peak − 1)`` per pair."""
     out = np.zeros(len(equity))
