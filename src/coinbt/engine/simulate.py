@@ -117,20 +117,11 @@ def _act(
 
 
 @njit(cache=True, error_model="numpy")
-def _stops(
-    st: F64,
-    trades: F64,
-    o: float,
-    h: float,
-    lo: float,
-    bar: int,
-    fee: float,
-    slip: float,
-    sl: float,
-    tp: float,
-    ts: float,
-) -> None:
-    """Stop-loss, take-profit and trailing-stop checks of one bar (stop before target)."""
+def _stop_exit(
+    st: F64, o: float, h: float, lo: float, sl: float, tp: float, ts: float
+) -> tuple[float, int]:
+    """The (price, reason) at which a stop or target closes the position on this bar, or
+    reason -1 when none does (then the trailing reference moves with the bar)."""
     d = 1.0 if st[POS] > 0 else -1.0
     inf = np.inf
     sl_lvl = st[EPX] * (1.0 - d * sl) if sl > 0.0 else -d * inf
@@ -144,15 +135,16 @@ def _stops(
     worst = lo if d > 0 else h
     best = h if d > 0 else lo
     if d * o <= d * stop:
-        _close(st, trades, o, bar, reason, fee, slip)
-    elif d * o >= d * target:
-        _close(st, trades, o, bar, R_TAKE, fee, slip)
-    elif d * worst <= d * stop:
-        _close(st, trades, stop, bar, reason, fee, slip)
-    elif d * best >= d * target:
-        _close(st, trades, target, bar, R_TAKE, fee, slip)
-    elif ts > 0.0:
+        return o, reason
+    if d * o >= d * target:
+        return o, R_TAKE
+    if d * worst <= d * stop:
+        return stop, reason
+    if d * best >= d * target:
+        return target, R_TAKE
+    if ts > 0.0:
         st[TRAIL] = max(st[TRAIL], best) if d > 0 else min(st[TRAIL], best)
+    return 0.0, -1
 
 
 @njit(cache=True, error_model="numpy")
@@ -198,8 +190,10 @@ def simulate_segment(
             cash, pos = st[CASH], st[POS]
         pending = 0
         if stops_on and pos != 0.0:
-            _stops(st, trades, o[i], h[i], lo_[i], i - lo, fee, slip, sl, tp, ts)
-            cash, pos = st[CASH], st[POS]
+            px, reason = _stop_exit(st, o[i], h[i], lo_[i], sl, tp, ts)
+            if reason >= 0:
+                _close(st, trades, px, i - lo, reason, fee, slip)
+                cash, pos = st[CASH], st[POS]
         if fill_close and sig[i] != 0 and not dead:
             _act(st, trades, sig[i], c[i], i - lo, fee, slip, longshort, amount)
             cash, pos = st[CASH], st[POS]
