@@ -2,7 +2,7 @@
 
 Usage (from the repository root, with the project's virtualenv)::
 
-    .venv/bin/python scripts/build_sample.py [DATA_DIR] [--hourly-pairs 20] [--recent-days 60]
+    .venv/bin/python scripts/build_sample.py [DATA_DIR] [--hourly-pairs 20] [--recent-days 90]
 
 ``DATA_DIR`` is the shared real data set (default ``../shared/data/real`` next to the
 repository), holding ``binance_spot/1d/*.csv`` and ``binance_spot/1h/*.csv`` with the header
@@ -334,7 +334,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("data", nargs="?", type=Path, default=DEFAULT_DATA, help="shared data")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output folder")
     parser.add_argument("--hourly-pairs", type=int, default=20, help="hourly pairs to take")
-    parser.add_argument("--recent-days", type=int, default=60, help="hourly recency window")
+    parser.add_argument("--recent-days", type=int, default=90, help="hourly recency window")
     args = parser.parse_args(argv)
     data = args.data.resolve()
 

@@ -150,7 +150,7 @@ def test_hourly_series_are_recent_two_year_windows() -> None:
     for s in hourly:
         span_days = (int(s.time[-1]) - int(s.time[0])) / DAY_MS
         assert 365 <= span_days <= 731, s.symbol
-        assert newest - int(s.time[-1]) <= 60 * DAY_MS, s.symbol
+        assert newest - int(s.time[-1]) <= 90 * DAY_MS, s.symbol
 
 
 def test_the_file_stays_small() -> None:
