@@ -66,20 +66,21 @@ def test_full_daily_series_round_trip_bit_for_bit(name: str) -> None:
         assert same_bits(column, values[:, j]), f"column {j}"
 
 
-@pytest.mark.parametrize("name", sorted(p.name for p in FIXTURES.glob("*.csv")))
-def test_sample_agrees_with_every_overlapping_fixture(name: str) -> None:
-    symbol, interval = name.removesuffix(".csv").rsplit("-", 1)
-    if (symbol, interval) not in sample.available():
-        pytest.skip(f"{symbol} {interval} is not in the sample")
-    got = sample.load(symbol, interval)
-    time, values = read_fixture(name)
-    window = (time >= got.time[0]) & (time <= got.time[-1])
-    if not window.any():
-        pytest.skip(f"{name} lies outside the sample's range")
-    inside = (got.time >= time[window][0]) & (got.time <= time[window][-1])
-    assert np.array_equal(got.time[inside], time[window])
-    for j, column in enumerate(columns(got)):
-        assert same_bits(column[inside], values[window, j]), f"column {j}"
+def test_sample_agrees_with_every_overlapping_fixture() -> None:
+    checked = []
+    for path in sorted(FIXTURES.glob("*.csv")):
+        symbol, interval = path.stem.rsplit("-", 1)
+        if (symbol, interval) not in sample.available():
+            continue  # e.g. a stablecoin fixture kept for engine edge cases only
+        got = sample.load(symbol, interval)
+        time, values = read_fixture(path.name)
+        window = (time >= got.time[0]) & (time <= got.time[-1])
+        inside = (got.time >= time[window][0]) & (got.time <= time[window][-1])
+        assert np.array_equal(got.time[inside], time[window]), path.name
+        for j, column in enumerate(columns(got)):
+            assert same_bits(column[inside], values[window, j]), f"{path.name} column {j}"
+        checked.append(path.name)
+    assert len(checked) >= 3, checked
 
 
 def test_decoding_relative_integer_prices() -> None:
