@@ -81,7 +81,7 @@ def test_metric_columns_follow_metric_names() -> None:
         "FINAL_EQUITY",
     ]  # fmt: skip
     assert [getattr(stats, c) for c in constants] == list(range(len(METRIC_NAMES)))
-    assert stats.N_METRICS == len(METRIC_NAMES)
+    assert len(METRIC_NAMES) == stats.N_METRICS
 
 
 @pytest.mark.parametrize(("fast", "slow"), [(2, 3), (12, 26), (50, 200)])

@@ -18,6 +18,7 @@ from coinbt.errors import InputError
 from coinbt.services import backtests
 
 LAST_TRADES = 5
+DAY_MS = 86_400_000
 
 
 def register(commands: Any, parent: argparse.ArgumentParser) -> None:
@@ -91,8 +92,9 @@ def show(result: BacktestResult) -> None:
     )
     out.print(
         f"{render.when(facts['start'])} .. {render.when(facts['end'])} UTC, "
-        f"{facts['bars']:,} candles; {render.assumptions_text(facts)}"
+        f"{facts['bars']:,} candles"
     )
+    out.print(f"assumptions: {render.assumptions_text(facts)}")
     out.print(metrics_table(result.metrics))
     show_trades(result)
 
@@ -116,17 +118,17 @@ def show_trades(result: BacktestResult) -> None:
     last = trades_to_dicts(trades[-LAST_TRADES:])
     shown = f"; the last {len(last)}" if len(trades) > len(last) else ""
     out.print(f"{len(trades)} trade(s), {won} won{shown}:")
-    out.print(trades_table(last))
+    out.print(trades_table(last, date_only=result.interval.ms >= DAY_MS))
 
 
-def trades_table(trades: list[dict[str, Any]]) -> Any:
-    """Entry and exit of each trade, its return and why it closed."""
-    columns = ("entry (UTC)", "exit (UTC)", "side", "entry", "exit", "return", "reason")
-    table = render.table(*columns, right={"entry", "exit", "return"})
+def trades_table(trades: list[dict[str, Any]], *, date_only: bool = False) -> Any:
+    """Entry and exit of each trade (UTC), its return and why it closed."""
+    columns = ("opened", "closed", "side", "entry price", "exit price", "return", "reason")
+    table = render.table(*columns, right={"entry price", "exit price", "return"})
     for t in trades:
         table.add_row(
-            render.when(t["entry_time"]),
-            render.when(t["exit_time"]),
+            render.when(t["entry_time"], date_only=date_only),
+            render.when(t["exit_time"], date_only=date_only),
             "long" if t["direction"] > 0 else "short",
             render.price(t["entry_price"]),
             render.price(t["exit_price"]),

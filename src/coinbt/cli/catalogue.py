@@ -39,4 +39,7 @@ def run(args: argparse.Namespace) -> int:
 def _params(params: list[dict[str, Any]]) -> str:
     if not params:
         return "-"
-    return "\n".join(f"{p['name']}={p['default']} ({p['min']}..{p['max']})" for p in params)
+    num = render.number
+    return "\n".join(
+        f"{p['name']}={num(p['default'])} ({num(p['min'])}..{num(p['max'])})" for p in params
+    )

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Collection
 from typing import Any
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
@@ -37,14 +39,18 @@ METRIC_LABELS: dict[str, str] = {
 }
 
 
+PIPE_WIDTH = 120  # output to a file or a pipe is not wrapped at 80 columns
+
+
 def console() -> Console:
     """A console on the current stdout that never interprets markup in data."""
-    return Console(markup=False, highlight=False, emoji=False)
+    width = None if sys.stdout.isatty() or "COLUMNS" in os.environ else PIPE_WIDTH
+    return Console(markup=False, highlight=False, emoji=False, width=width)
 
 
 def table(*columns: str, right: Collection[str] = ()) -> Table:
     """An empty table; the columns named in ``right`` (numbers) are right-aligned."""
-    out = Table()
+    out = Table(box=box.SIMPLE_HEAD)
     for name in columns:
         out.add_column(name, justify="right" if name in right else "left")
     return out
@@ -88,14 +94,24 @@ def price(value: float) -> str:
     return f"{value:.8g}"
 
 
-def when(ms: int | None) -> str:
-    """An open time as ``2024-01-01 00:00`` (UTC); ``-`` for none."""
-    return "-" if ms is None else format_ms(int(ms))
+def when(ms: int | None, *, date_only: bool = False) -> str:
+    """An open time as ``2024-01-01 00:00`` (UTC), or ``2024-01-01``; ``-`` for none."""
+    if ms is None:
+        return "-"
+    text = format_ms(int(ms))
+    return text[:10] if date_only else text
+
+
+def number(value: float | int) -> str:
+    """A parameter value: whole numbers without a fraction, ``1,000,000`` grouped."""
+    if isinstance(value, float) and value.is_integer() and abs(value) < 1e15:
+        return f"{int(value):,}"
+    return f"{value:,}" if isinstance(value, int) else repr(value)
 
 
 def params_text(params: dict[str, Any]) -> str:
     """``fast=10, slow=30``; ``no parameters`` for none."""
-    return ", ".join(f"{k}={v}" for k, v in params.items()) or "no parameters"
+    return ", ".join(f"{k}={number(v)}" for k, v in params.items()) or "no parameters"
 
 
 def assumptions_text(assumptions: dict[str, Any]) -> str:

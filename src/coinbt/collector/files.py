@@ -47,8 +47,9 @@ def read_csv(
 ) -> Bars:
     """The candles of a CSV file; raises :class:`DataFormatError` naming bad lines."""
     source = Path(path)
+    text = _read_text(source)
     sym, ivl = resolve_identity(source.name, symbol, interval)
-    return parse_csv(_read_text(source), symbol=sym, interval=ivl, source=source.name)
+    return parse_csv(text, symbol=sym, interval=ivl, source=source.name)
 
 
 def parse_csv(text: str, *, symbol: str, interval: Interval | str, source: str = "<csv>") -> Bars:
@@ -209,8 +210,10 @@ def _value_checks(v: F64, interval: Interval) -> list[Check]:
         (~finite[:, j], _say(v, j, "{name} is not finite ({x})")) for j in range(len(COLUMNS))
     ]
     t = np.where(ok, v[:, 0], 0.0)
-    t_ok = ok & (t == np.floor(t)) & (np.abs(t) < _MAX_EXACT)
-    checks.append((ok & ~t_ok, _say(v, 0, "timestamp is not a whole number of ms ({x})")))
+    whole, in_range = t == np.floor(t), np.abs(t) < _MAX_EXACT
+    t_ok = ok & whole & in_range
+    checks.append((ok & ~whole, _say(v, 0, "timestamp is not a whole number of ms ({x})")))
+    checks.append((ok & whole & ~in_range, _say(v, 0, "timestamp is out of range ({x})")))
     checks += [(ok & (v[:, j] <= 0), _say(v, j, "{name} is not positive ({x})")) for j in (1, 3, 4)]
     checks += _ohlc_checks(v, ok)
     checks.append((ok & (v[:, 5] < 0), _say(v, 5, "volume is negative ({x})")))

@@ -297,14 +297,10 @@ def reference_signals(
 class _Position:
     direction: int  # 1 long, -1 short
     qty: float
-    cost: float  # sum of qty x fill price over the entry fills
+    entry_price: float  # the fill price; the quantity-weighted mean of the fills for DCA
     entry_fee: float
     entry_bar: int
     trail: float  # highest high (long) / lowest low (short) since entry
-
-    @property
-    def entry_price(self) -> float:
-        return self.cost / self.qty
 
 
 @dataclass
@@ -337,11 +333,13 @@ class _Sim:
         else:
             self.cash += qty * price - fee_paid
         if self.pos is None:
-            self.pos = _Position(direction, qty, qty * price, fee_paid, bar, price)
-        else:  # DCA: add to the open long
-            self.pos.qty += qty
-            self.pos.cost += qty * price
-            self.pos.entry_fee += fee_paid
+            self.pos = _Position(direction, qty, price, fee_paid, bar, price)
+        else:  # DCA: add to the open long; the trailing reference is kept
+            pos = self.pos
+            total = pos.qty + qty
+            pos.entry_price = (pos.qty * pos.entry_price + qty * price) / total
+            pos.qty = total
+            pos.entry_fee += fee_paid
 
     def exit(self, ref_price: float, bar: int, reason: ExitReason, *, slip: bool = True) -> None:
         """Close the open position at ``ref_price`` (before slippage) and record the trade."""

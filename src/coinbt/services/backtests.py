@@ -74,9 +74,13 @@ def sample_bars(interval: str = DEMO_INTERVAL) -> list[Bars]:
     ]
 
 
-def sample_provenance() -> str:
-    """Where the bundled sample comes from and how recent it is."""
-    return sample.provenance()
+def sample_provenance(*, full: bool = False) -> str:
+    """Where the bundled sample comes from and how recent it is: one line, or the whole
+    provenance document with ``full``."""
+    text: str = sample.provenance()
+    if full:
+        return text
+    return next((line.strip() for line in text.splitlines() if line.strip()), "")
 
 
 def prepare(
