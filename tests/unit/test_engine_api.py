@@ -10,6 +10,7 @@ import pytest
 
 import coinbt
 from coinbt.domain.results import METRIC_NAMES
+from coinbt.domain.timeutil import format_ms, parse_end, parse_time
 from coinbt.engine import fused, indicators, signals, stats
 from coinbt.errors import DataRangeError, ParameterError, UnknownStrategyError
 
@@ -133,3 +134,15 @@ def test_pandas_views() -> None:
     assert len(frame) == res.metrics["num_trades"]
     assert str(frame["entry_time"].dt.tz) == "UTC"
     assert res.equity_frame()["equity"].iloc[-1] == res.metrics["final_equity"]
+
+
+def test_a_bare_end_date_includes_that_whole_day() -> None:
+    day = parse_time("2024-12-31")
+    assert parse_end("2024-12-31") == day + 86_400_000 - 1
+    assert parse_end("2024-12-31T12:00") == day + 12 * 3_600_000
+    assert parse_end(str(day)) == day  # milliseconds are taken as given
+    bars = _walk(5, 24 * 5)
+    start = int(bars.time[0]) // 86_400_000 * 86_400_000
+    first_day = format_ms(start)[:10]
+    hours_left_that_day = (start + 86_400_000 - int(bars.time[0])) // 3_600_000
+    assert len(bars.slice_time(None, parse_end(first_day))) == hours_left_that_day

@@ -31,3 +31,16 @@ def parse_time(text: str | int, *, field: str = "time") -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp() * 1000)
+
+
+_DAY_MS = 86_400_000
+
+
+def parse_end(text: str | int, *, field: str = "end") -> int:
+    """Like :func:`parse_time`, but a bare date means the whole day: ``2024-12-31`` is
+    ``2024-12-31 23:59:59.999``, so ``--end 2024-12-31`` includes that day's candles."""
+    moment = parse_time(text, field=field)
+    raw = text.strip() if isinstance(text, str) else ""
+    if len(raw) == len("2024-12-31") and raw[4] == "-":
+        return moment + _DAY_MS - 1
+    return moment

@@ -16,7 +16,7 @@ from coinbt.domain.bars import Bars
 from coinbt.domain.execution import ExecutionConfig
 from coinbt.domain.interval import Interval
 from coinbt.domain.results import BacktestResult, BatchResult
-from coinbt.domain.timeutil import parse_time
+from coinbt.domain.timeutil import parse_end, parse_time
 from coinbt.engine.run import backtest, backtest_batch
 from coinbt.engine.strategies import StrategyDef, all_strategies, get_strategy
 from coinbt.engine.strategies.base import Param, ParamValue
@@ -101,7 +101,7 @@ def convert_params(spec: StrategyDef, params: RawValues) -> dict[str, ParamValue
 def slice_bars(bars: Bars, start: str | None, end: str | None) -> Bars:
     """The candles with open time in ``[start, end]``; either end may be open."""
     lo = parse_time(start, field="start") if start else None
-    hi = parse_time(end, field="end") if end else None
+    hi = parse_end(end, field="end") if end else None
     if lo is None and hi is None:
         return bars
     return bars.slice_time(lo, hi)
