@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib.util
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -78,8 +79,16 @@ class BacktestResult:
     metrics: dict[str, float | int]
     time: npt.NDArray[np.int64] = field(repr=False)
     equity: npt.NDArray[np.float64] = field(repr=False)
-    drawdown: npt.NDArray[np.float64] = field(repr=False)
     trades: TradeArray = field(repr=False)
+
+    @cached_property
+    def drawdown(self) -> npt.NDArray[np.float64]:
+        """Percent below the running equity peak at each bar (``≤ 0``; docs/metrics.md).
+
+        Computed on first use: a batch of hundreds of pairs rarely needs every curve."""
+        peak = np.maximum.accumulate(self.equity)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(peak > 0, 100.0 * (self.equity / peak - 1.0), 0.0)
 
     @property
     def assumptions(self) -> dict[str, Any]:

@@ -1,10 +1,10 @@
 """Fused signal kernels for the one-parameter-set path.
 
 A batch run needs each indicator once, so instead of materialising whole-batch indicator
-columns these kernels advance the indicators bar by bar and emit the signal column
-directly. (An SMA version measured slower than two SMA passes plus `crosses`, so
-sma_cross keeps the unfused path.) The arithmetic is the same operations in the same
-order as the memoised path used by sweeps (a unit test holds the two paths bit-identical).
+columns (fresh pages the kernel must fault in: tens of MB for hundreds of pairs) these
+kernels work pair by pair in small buffers, or bar by bar, and emit the signal column
+directly. The arithmetic is the same operations in the same order as the memoised path
+used by sweeps (a unit test holds the two paths bit-identical).
 """
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ import numpy as np
 from numba import njit, prange
 
 from coinbt.engine._types import F64, I8, I64
-from coinbt.engine.indicators import _add
-from coinbt.engine.signals import _side
+from coinbt.engine.indicators import _add, _sma_segment
+from coinbt.engine.signals import _cross_segment, _side
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -60,4 +60,18 @@ def ema_cross(c: F64, offsets: I64, fast: int, slow: int) -> I8:
     out = np.zeros(len(c), dtype=np.int8)
     for s in prange(len(offsets) - 1):
         _ema_cross_segment(c, out, offsets[s], offsets[s + 1], fast, slow)
+    return out
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def sma_cross(c: F64, offsets: I64, fast: int, slow: int) -> I8:
+    """``+1``/``-1`` where SMA(fast) crosses above/below SMA(slow), pair by pair."""
+    out = np.zeros(len(c), dtype=np.int8)
+    for s in prange(len(offsets) - 1):
+        lo, hi = offsets[s], offsets[s + 1]
+        a = np.full(hi - lo, np.nan)
+        b = np.full(hi - lo, np.nan)
+        _sma_segment(c[lo:hi], a, 0, hi - lo, fast)
+        _sma_segment(c[lo:hi], b, 0, hi - lo, slow)
+        _cross_segment(a, b, out[lo:hi], 0, hi - lo, 1, -1)
     return out

@@ -15,7 +15,7 @@ from coinbt.domain.trades import TRADE_DTYPE, TradeArray
 from coinbt.engine import simulate as sim
 from coinbt.engine._types import F64, I8, I64
 from coinbt.engine.features import Features
-from coinbt.engine.stats import drawdown_curve, metrics_batch
+from coinbt.engine.stats import metrics_batch
 from coinbt.engine.strategies import StrategyDef, get_strategy
 from coinbt.engine.strategies.base import ParamValue
 from coinbt.errors import ParameterError
@@ -67,19 +67,9 @@ def backtest_batch(
         cfg.initial_investment,
         batch.interval.days,
     )
-    drawdown = drawdown_curve(equity, batch.offsets)
+    records, starts = _records(batch, trades, t_off, counts)
     results = tuple(
-        _result(
-            batch,
-            i,
-            spec,
-            values,
-            cfg,
-            equity,
-            drawdown,
-            rows[i],
-            _records(batch, i, trades[t_off[i] : t_off[i] + counts[i]]),
-        )
+        _result(batch, i, spec, values, cfg, equity, rows[i], records[starts[i] : starts[i + 1]])
         for i in range(len(batch))
     )
     return BatchResult(results)
@@ -189,15 +179,20 @@ def _simulate(
     return equity, trades, counts, exposed, t_off
 
 
-def _records(batch: BarsBatch, pair: int, block: F64) -> TradeArray:
-    out = np.zeros(len(block), dtype=TRADE_DTYPE)
-    base = int(batch.offsets[pair])
+def _records(batch: BarsBatch, trades: F64, t_off: I64, counts: I64) -> tuple[TradeArray, I64]:
+    """Every pair's trades as one record array, and the row where each pair's trades start."""
+    pair = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
+    starts = np.zeros(len(counts) + 1, dtype=np.int64)
+    starts[1:] = np.cumsum(counts)
+    # The kernel's buffer leaves unused rows after each pair's trades; skip them.
+    block = trades[t_off[pair] + np.arange(len(pair)) - starts[pair]]
     entry = block[:, sim.T_ENTRY_BAR].astype(np.int64)
     exit_ = block[:, sim.T_EXIT_BAR].astype(np.int64)
+    out = np.zeros(len(block), dtype=TRADE_DTYPE)
     out["pair"] = pair
     out["entry_bar"], out["exit_bar"] = entry, exit_
-    out["entry_time"] = batch.time[base + entry]
-    out["exit_time"] = batch.time[base + exit_]
+    out["entry_time"] = batch.time[batch.offsets[pair] + entry]
+    out["exit_time"] = batch.time[batch.offsets[pair] + exit_]
     out["direction"] = block[:, sim.T_DIR]
     out["entry_price"], out["exit_price"] = block[:, sim.T_ENTRY_PX], block[:, sim.T_EXIT_PX]
     out["qty"] = block[:, sim.T_QTY]
@@ -205,7 +200,7 @@ def _records(batch: BarsBatch, pair: int, block: F64) -> TradeArray:
     out["pnl"], out["return_pct"] = block[:, sim.T_PNL], block[:, sim.T_RET]
     out["bars_held"] = exit_ - entry
     out["exit_reason"] = block[:, sim.T_REASON]
-    return out
+    return out, starts
 
 
 def _result(
@@ -215,7 +210,6 @@ def _result(
     values: dict[str, ParamValue],
     cfg: ExecutionConfig,
     equity: F64,
-    drawdown: F64,
     row: F64,
     trades: TradeArray,
 ) -> BacktestResult:
@@ -229,7 +223,6 @@ def _result(
         metrics=metrics_dict(row),
         time=batch.time[rows],
         equity=equity[rows],
-        drawdown=drawdown[rows],
         trades=trades,
     )
 

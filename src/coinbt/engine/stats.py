@@ -189,15 +189,3 @@ def metrics_batch(
         block = trades[trade_offsets[s] : trade_offsets[s + 1]]
         metrics_row(equity[lo:hi], c[lo:hi], block, counts[s], exposed[s], cash0, bar_days, out[s])
     return out
-
-
-@njit(cache=True, parallel=True, error_model="numpy")
-def drawdown_curve(equity: F64, offsets: I64) -> F64:
-    """``100 × (E / running peak − 1)`` per pair."""
-    out = np.zeros(len(equity))
-    for s in prange(len(offsets) - 1):
-        peak = -np.inf
-        for t in range(offsets[s], offsets[s + 1]):
-            peak = max(peak, equity[t])
-            out[t] = 100.0 * (equity[t] / peak - 1.0) if peak > 0.0 else 0.0
-    return out

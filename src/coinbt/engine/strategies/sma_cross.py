@@ -4,14 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from coinbt.engine import signals
+from coinbt.engine import fused, signals
 from coinbt.engine._types import I8
 from coinbt.engine.features import Features
 from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef, fast_below_slow
 
 
 def _signals(f: Features, p: Mapping[str, ParamValue]) -> I8:
-    return signals.crosses(f.sma(int(p["fast"])), f.sma(int(p["slow"])), f.offsets)
+    fast, slow = int(p["fast"]), int(p["slow"])
+    if f.reuse:
+        return signals.crosses(f.sma(fast), f.sma(slow), f.offsets)
+    return fused.sma_cross(f.close, f.offsets, fast, slow)
 
 
 STRATEGY = StrategyDef(
