@@ -18,11 +18,12 @@ from coinbt.engine.features import Features
 from coinbt.engine.stats import metrics_batch
 from coinbt.engine.strategies import StrategyDef, get_strategy
 from coinbt.engine.strategies.base import ParamValue
+from coinbt.engine.sweeping import simulate_metrics
 from coinbt.errors import ParameterError
 
 BarsLike = Bars | BarsBatch | Sequence[Bars]
 
-_SWEEP_CHUNK_BARS = 1 << 20  # pairs per sweep chunk: ~1M bars keeps indicator memos small
+_SWEEP_CHUNK_BARS = 1 << 19  # pairs per sweep chunk: ~0.5M bars keeps indicator memos small
 
 
 def backtest(
@@ -98,18 +99,10 @@ def sweep(
         features = _features(part, reuse=len(combos) > 1)
         for c, combo in enumerate(combos):
             sig = spec.signals(features, combo)
-            eq, trades, counts, exposed, t_off = _simulate(part, sig, cfg, _amount(spec, combo))
-            values[lo:hi, c] = metrics_batch(
-                eq,
-                part.close,
-                part.offsets,
-                trades,
-                t_off,
-                counts,
-                exposed,
-                cfg.initial_investment,
-                part.interval.days,
-            )
+            values[lo:hi, c] = simulate_metrics(
+                part.open, part.high, part.low, part.close, sig, part.offsets,
+                *_fill_options(cfg, _amount(spec, combo)), part.interval.days,
+            )  # fmt: skip
     return SweepResult(spec.name, batch.symbols, tuple(combos), cfg, values)
 
 
@@ -154,18 +147,11 @@ def _amount(spec: StrategyDef, values: Mapping[str, ParamValue]) -> float:
     return float(values[spec.order_amount]) if spec.order_amount else 0.0
 
 
-def _simulate(
-    batch: BarsBatch, sig: I8, cfg: ExecutionConfig, amount: float
-) -> tuple[F64, F64, I64, I64, I64]:
-    t_off = sim.trade_capacity(sig, batch.offsets)
-    equity, trades, counts, exposed = sim.simulate_batch(
-        batch.open,
-        batch.high,
-        batch.low,
-        batch.close,
-        sig,
-        batch.offsets,
-        t_off,
+def _fill_options(
+    cfg: ExecutionConfig, amount: float
+) -> tuple[float, float, float, bool, bool, float, float, float, float]:
+    """The scalar arguments every fill-loop kernel takes, in their order."""
+    return (
         cfg.initial_investment,
         cfg.transaction_fee,
         cfg.slippage,
@@ -176,6 +162,16 @@ def _simulate(
         cfg.trailing_stop_pct / 100.0,
         amount,
     )
+
+
+def _simulate(
+    batch: BarsBatch, sig: I8, cfg: ExecutionConfig, amount: float
+) -> tuple[F64, F64, I64, I64, I64]:
+    t_off = sim.trade_capacity(sig, batch.offsets)
+    equity, trades, counts, exposed = sim.simulate_batch(
+        batch.open, batch.high, batch.low, batch.close, sig, batch.offsets, t_off,
+        *_fill_options(cfg, amount),
+    )  # fmt: skip
     return equity, trades, counts, exposed, t_off
 
 
