@@ -18,8 +18,15 @@ import pytest
 import coinbt
 from coinbt.domain.bars import Bars
 from coinbt.domain.execution import ExecutionConfig
-from coinbt.engine._reference import STRATEGY_DEFAULTS, reference_backtest
-from conftest import REAL_FILES, assert_matches_reference, load_real, make_bars, random_bars
+from coinbt.engine._reference import STRATEGY_DEFAULTS
+from conftest import (
+    REAL_FILES,
+    assert_matches_reference,
+    load_real,
+    make_bars,
+    random_bars,
+    run_reference,
+)
 
 STRATEGIES = tuple(STRATEGY_DEFAULTS)
 
@@ -79,25 +86,19 @@ def _real(name: str) -> Bars:
     return load_real(name)
 
 
-def _reference(bars: Bars, strategy: str, params: dict[str, Any], config: ExecutionConfig) -> Any:
-    return reference_backtest(
-        bars.time.tolist(),
-        bars.open.tolist(),
-        bars.high.tolist(),
-        bars.low.tolist(),
-        bars.close.tolist(),
-        strategy,
-        params,
-        config,
-    )
-
-
 def check(bars: Bars, strategy: str, params: dict[str, Any], config: ExecutionConfig) -> None:
     """Run both implementations and assert they agree."""
     res = coinbt.backtest(bars, strategy, params=params, config=config)
-    ref = _reference(bars, strategy, params, config)
+    ref = run_reference(bars, strategy, params, config)
     where = f"{bars.symbol}[{len(bars)}] {strategy} {params} {config.to_dict()}"
     assert_matches_reference(res, ref, config, where)
+    assert res.config == config
+    assert res.symbol == bars.symbol
+    np.testing.assert_array_equal(res.time, bars.time)
+    # The JSON view of the trades carries the same records (exit reason as its label).
+    as_json = res.to_dict()["trades"]
+    assert [t["exit_reason"] for t in as_json] == [t["exit_reason"] for t in ref.trades]
+    assert [t["entry_bar"] for t in as_json] == [t["entry_bar"] for t in ref.trades]
 
 
 @pytest.mark.parametrize("strategy", STRATEGIES)
@@ -206,7 +207,9 @@ def test_pump_liquidation(strategy: str, params: dict[str, Any], slip: float, fi
     config = ExecutionConfig(direction="longshort", fill=fill, slippage=slip)  # type: ignore[arg-type]
     check(_pump(), strategy, params, config)
     if strategy == "rsi":  # the oracle itself must see the liquidation here
-        reasons = [t["exit_reason"] for t in _reference(_pump(), strategy, params, config).trades]
+        reasons = [
+            t["exit_reason"] for t in run_reference(_pump(), strategy, params, config).trades
+        ]
         assert reasons == ["liquidation"]
 
 
