@@ -50,6 +50,15 @@ def ratio(num: float, den: float) -> float:
     return min(max(num / den, -RATIO_CAP), RATIO_CAP)
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _bar_return(eq: F64, t: int) -> float:
+    # Flat bars (no position) are common and need no division: x / x - 1 is exactly 0.
+    prev = eq[t - 1]
+    if eq[t] == prev or prev <= 0.0:
+        return 0.0
+    return eq[t] / prev - 1.0
+
+
 @njit(cache=True, error_model="numpy")
 def _return_stats(eq: F64, out: F64, bars_per_year: float) -> None:
     n = len(eq) - 1
@@ -58,7 +67,7 @@ def _return_stats(eq: F64, out: F64, bars_per_year: float) -> None:
     mean = 0.0
     down = 0.0
     for t in range(1, len(eq)):
-        r = eq[t] / eq[t - 1] - 1.0 if eq[t - 1] > 0.0 else 0.0
+        r = _bar_return(eq, t)
         mean += r
         down += min(r, 0.0) ** 2
     mean /= n
@@ -68,7 +77,7 @@ def _return_stats(eq: F64, out: F64, bars_per_year: float) -> None:
         return
     acc = 0.0
     for t in range(1, len(eq)):
-        r = eq[t] / eq[t - 1] - 1.0 if eq[t - 1] > 0.0 else 0.0
+        r = _bar_return(eq, t)
         acc += (r - mean) ** 2
     std = np.sqrt(acc / (n - 1))
     out[VOLATILITY] = 100.0 * std * scale
