@@ -2,8 +2,7 @@
 
 A batch run needs each indicator once, so instead of materialising whole-batch indicator
 columns (fresh pages the kernel must fault in: tens of MB for hundreds of pairs) these
-kernels work pair by pair in small buffers, or bar by bar, and emit the signal column
-directly. The arithmetic is the same operations in the same order as the memoised path
+kernels advance the indicators bar by bar and emit the signal column directly. The arithmetic is the same operations in the same order as the memoised path
 used by sweeps (a unit test holds the two paths bit-identical).
 """
 
@@ -13,8 +12,8 @@ import numpy as np
 from numba import njit, prange
 
 from coinbt.engine._types import F64, I8, I64
-from coinbt.engine.indicators import _add, _sma_segment
-from coinbt.engine.signals import _cross_segment, _side
+from coinbt.engine.indicators import _add
+from coinbt.engine.signals import REL_TOL, _side
 
 
 @njit(cache=True, inline="always", error_model="numpy")
@@ -63,15 +62,40 @@ def ema_cross(c: F64, offsets: I64, fast: int, slow: int) -> I8:
     return out
 
 
+@njit(cache=True, inline="always", error_model="numpy")
+def _defined_side(a: float, b: float) -> int:
+    # signals._side for values known to be defined (no NaN checks in the hot loop).
+    tol = REL_TOL * max(abs(a), abs(b))
+    return 1 if a - b > tol else (-1 if b - a > tol else 0)
+
+
+@njit(cache=True, error_model="numpy")
+def _sma_cross_segment(c: F64, out: I8, lo: int, hi: int, fast: int, slow: int) -> None:
+    # Both rolling sums advance in one loop (two independent dependency chains the CPU
+    # overlaps), with the same compensated adds, in the same order, as
+    # indicators._sma_segment; sides are compared once the slow average exists.
+    ft, fc, st, sc = 0.0, 0.0, 0.0, 0.0
+    prev = 2
+    for i in range(lo, hi):
+        k = i - lo
+        ft, fc = _add(ft, fc, c[i])
+        if k >= fast:
+            ft, fc = _add(ft, fc, -c[i - fast])
+        st, sc = _add(st, sc, c[i])
+        if k >= slow:
+            st, sc = _add(st, sc, -c[i - slow])
+        if k >= slow - 1:
+            now = _defined_side((ft + fc) / fast, (st + sc) / slow)
+            if prev != 2 and now != prev and now != 0:
+                out[i] = now
+            prev = now
+
+
 @njit(cache=True, parallel=True, error_model="numpy")
 def sma_cross(c: F64, offsets: I64, fast: int, slow: int) -> I8:
-    """``+1``/``-1`` where SMA(fast) crosses above/below SMA(slow), pair by pair."""
+    """``+1``/``-1`` where SMA(fast) crosses above/below SMA(slow), pair by pair
+    (``fast < slow``)."""
     out = np.zeros(len(c), dtype=np.int8)
     for s in prange(len(offsets) - 1):
-        lo, hi = offsets[s], offsets[s + 1]
-        a = np.full(hi - lo, np.nan)
-        b = np.full(hi - lo, np.nan)
-        _sma_segment(c[lo:hi], a, 0, hi - lo, fast)
-        _sma_segment(c[lo:hi], b, 0, hi - lo, slow)
-        _cross_segment(a, b, out[lo:hi], 0, hi - lo, 1, -1)
+        _sma_cross_segment(c, out, offsets[s], offsets[s + 1], fast, slow)
     return out
