@@ -86,16 +86,22 @@ def test_metric_columns_follow_metric_names() -> None:
 
 
 @pytest.mark.parametrize(("fast", "slow"), [(2, 3), (12, 26), (50, 200)])
-def test_fused_ema_cross_is_bit_identical_to_memoised_path(fast: int, slow: int) -> None:
+@pytest.mark.parametrize("kind", ["sma", "ema"])
+def test_fused_cross_kernels_are_bit_identical_to_memoised_path(
+    kind: str, fast: int, slow: int
+) -> None:
     rng = np.random.default_rng(fast)
     close = 100 * np.exp(np.cumsum(rng.normal(0, 0.01, 6000)))
     close[1000:2500] = 1.0001  # a flat stretch: crosses must not come from rounding noise
     offsets = np.array([0, 10, 3000, 3001, 6000], dtype=np.int64)
-    fast_path = fused.ema_cross(close, offsets, fast, slow)
+    kernel = fused.sma_cross if kind == "sma" else fused.ema_cross
+    average = indicators.sma if kind == "sma" else indicators.ema
+    fast_path = kernel(close, offsets, fast, slow)
     memo_path = signals.crosses(
-        indicators.ema(close, offsets, fast), indicators.ema(close, offsets, slow), offsets
+        average(close, offsets, fast), average(close, offsets, slow), offsets
     )
     np.testing.assert_array_equal(fast_path, memo_path)
+    assert np.count_nonzero(fast_path) > 10
     assert not fast_path[1000 + slow + 5 : 2500].any()
 
 
