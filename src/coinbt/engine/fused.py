@@ -2,8 +2,9 @@
 
 A batch run needs each indicator once, so instead of materialising whole-batch indicator
 columns (fresh pages the kernel must fault in: tens of MB for hundreds of pairs) these
-kernels advance the indicators bar by bar and emit the signal column directly. The arithmetic is the same operations in the same order as the memoised path
-used by sweeps (a unit test holds the two paths bit-identical).
+kernels advance the indicators bar by bar and emit the signal column directly. The
+arithmetic is the same operations in the same order as the memoised path used by sweeps
+(a unit test holds the two paths bit-identical).
 """
 
 from __future__ import annotations

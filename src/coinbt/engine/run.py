@@ -177,25 +177,10 @@ def _simulate(
 
 def _records(batch: BarsBatch, trades: F64, t_off: I64, counts: I64) -> tuple[TradeArray, I64]:
     """Every pair's trades as one record array, and the row where each pair's trades start."""
-    pair = np.repeat(np.arange(len(counts), dtype=np.int64), counts)
     starts = np.zeros(len(counts) + 1, dtype=np.int64)
     starts[1:] = np.cumsum(counts)
-    # The kernel's buffer leaves unused rows after each pair's trades; skip them.
-    block = trades[t_off[pair] + np.arange(len(pair)) - starts[pair]]
-    entry = block[:, sim.T_ENTRY_BAR].astype(np.int64)
-    exit_ = block[:, sim.T_EXIT_BAR].astype(np.int64)
-    out = np.zeros(len(block), dtype=TRADE_DTYPE)
-    out["pair"] = pair
-    out["entry_bar"], out["exit_bar"] = entry, exit_
-    out["entry_time"] = batch.time[batch.offsets[pair] + entry]
-    out["exit_time"] = batch.time[batch.offsets[pair] + exit_]
-    out["direction"] = block[:, sim.T_DIR]
-    out["entry_price"], out["exit_price"] = block[:, sim.T_ENTRY_PX], block[:, sim.T_EXIT_PX]
-    out["qty"] = block[:, sim.T_QTY]
-    out["entry_fee"], out["exit_fee"] = block[:, sim.T_ENTRY_FEE], block[:, sim.T_EXIT_FEE]
-    out["pnl"], out["return_pct"] = block[:, sim.T_PNL], block[:, sim.T_RET]
-    out["bars_held"] = exit_ - entry
-    out["exit_reason"] = block[:, sim.T_REASON]
+    out = np.zeros(int(starts[-1]), dtype=TRADE_DTYPE)
+    sim.pack_trades(trades, t_off, counts, batch.offsets, batch.time, out)
     return out, starts
 
 

@@ -8,6 +8,7 @@ parallel and write disjoint slices of the outputs.
 from __future__ import annotations
 
 import numpy as np
+import numpy.typing as npt
 from numba import njit, prange
 
 from coinbt.engine._types import F64, I8, I64
@@ -280,3 +281,33 @@ def trade_capacity(sig: I8, offsets: I64) -> I64:
                 k += 1
         sizes[s + 1] = k
     return np.cumsum(sizes)
+
+
+@njit(cache=True, error_model="numpy")
+def pack_trades(
+    trades: F64, trade_offsets: I64, counts: I64, offsets: I64, time: I64, out: npt.NDArray[np.void]
+) -> None:
+    """Copy every pair's trades from the kernel's buffer (which leaves unused rows after
+    each pair) into ``out``, a TRADE_DTYPE record array of ``counts.sum()`` rows."""
+    j = 0
+    for s in range(len(counts)):
+        for r in range(trade_offsets[s], trade_offsets[s] + counts[s]):
+            entry = np.int64(trades[r, T_ENTRY_BAR])
+            exit_ = np.int64(trades[r, T_EXIT_BAR])
+            rec = out[j]
+            rec.pair = s
+            rec.entry_bar = entry
+            rec.exit_bar = exit_
+            rec.entry_time = time[offsets[s] + entry]
+            rec.exit_time = time[offsets[s] + exit_]
+            rec.direction = np.int8(trades[r, T_DIR])
+            rec.entry_price = trades[r, T_ENTRY_PX]
+            rec.exit_price = trades[r, T_EXIT_PX]
+            rec.qty = trades[r, T_QTY]
+            rec.entry_fee = trades[r, T_ENTRY_FEE]
+            rec.exit_fee = trades[r, T_EXIT_FEE]
+            rec.pnl = trades[r, T_PNL]
+            rec.return_pct = trades[r, T_RET]
+            rec.bars_held = exit_ - entry
+            rec.exit_reason = np.int8(trades[r, T_REASON])
+            j += 1

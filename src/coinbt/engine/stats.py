@@ -56,7 +56,7 @@ def _bar_return(eq: F64, t: int) -> float:
     prev = eq[t - 1]
     if eq[t] == prev or prev <= 0.0:
         return 0.0
-    return eq[t] / prev - 1.0
+    return float(eq[t] / prev - 1.0)
 
 
 @njit(cache=True, error_model="numpy")
