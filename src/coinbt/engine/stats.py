@@ -60,16 +60,37 @@ def _bar_return(eq: F64, t: int) -> float:
 
 
 @njit(cache=True, error_model="numpy")
-def _return_stats(eq: F64, out: F64, bars_per_year: float) -> None:
+def _curve_stats(eq: F64, out: F64, bars_per_year: float) -> None:
+    """Return and drawdown metrics of one equity curve (two passes: mean, then spread)."""
     n = len(eq) - 1
-    if n < 1:
-        return
     mean = 0.0
     down = 0.0
+    # Drawdown: the deepest point of each stretch below a peak, divided once per stretch
+    # (dividing by a positive peak is monotonic, so min(E)/peak is min(E/peak) exactly).
+    peak = eq[0]
+    trough = eq[0]
+    worst = 0.0
+    run = 0
+    longest = 0
     for t in range(1, len(eq)):
         r = _bar_return(eq, t)
         mean += r
         down += min(r, 0.0) ** 2
+        if eq[t] >= peak:
+            if trough < peak and peak > 0.0:
+                worst = min(worst, trough / peak - 1.0)
+            peak = trough = eq[t]
+            run = 0
+        else:
+            trough = min(trough, eq[t])
+            run += 1
+            longest = max(longest, run)
+    if trough < peak and peak > 0.0:
+        worst = min(worst, trough / peak - 1.0)
+    out[MAX_DD] = 100.0 * worst
+    out[MAX_DD_BARS] = longest
+    if n < 1:
+        return
     mean /= n
     scale = np.sqrt(bars_per_year)
     out[SORTINO] = ratio(mean * scale, np.sqrt(down / n))
@@ -77,30 +98,10 @@ def _return_stats(eq: F64, out: F64, bars_per_year: float) -> None:
         return
     acc = 0.0
     for t in range(1, len(eq)):
-        r = _bar_return(eq, t)
-        acc += (r - mean) ** 2
+        acc += (_bar_return(eq, t) - mean) ** 2
     std = np.sqrt(acc / (n - 1))
     out[VOLATILITY] = 100.0 * std * scale
     out[SHARPE] = ratio(mean * scale, std)
-
-
-@njit(cache=True, error_model="numpy")
-def _drawdown_stats(eq: F64, out: F64) -> None:
-    peak = eq[0]
-    worst = 0.0
-    run = 0
-    longest = 0
-    for t in range(len(eq)):
-        if eq[t] >= peak:
-            peak = eq[t]
-            run = 0
-        else:
-            run += 1
-            longest = max(longest, run)
-            if peak > 0.0:
-                worst = min(worst, eq[t] / peak - 1.0)
-    out[MAX_DD] = 100.0 * worst
-    out[MAX_DD_BARS] = longest
 
 
 @njit(cache=True, error_model="numpy")
@@ -166,8 +167,7 @@ def metrics_row(
     out[TOTAL_RETURN] = 100.0 * (growth - 1.0)
     out[BUY_HOLD] = 100.0 * (c[n - 1] / c[0] - 1.0)
     out[CAGR] = _cagr_pct(growth, n * bar_days / 365.0)
-    _return_stats(eq, out, 365.0 / bar_days)
-    _drawdown_stats(eq, out)
+    _curve_stats(eq, out, 365.0 / bar_days)
     out[CALMAR] = ratio(out[CAGR] / 100.0, abs(out[MAX_DD]) / 100.0)
     _trade_stats(trades, k, out)
     out[EXPOSURE] = 100.0 * exposed / n
