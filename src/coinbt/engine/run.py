@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
+import numba
 import numpy as np
 
 from coinbt.domain.bars import Bars, BarsBatch
@@ -23,6 +25,7 @@ from coinbt.errors import ParameterError
 
 BarsLike = Bars | BarsBatch | Sequence[Bars]
 
+_PARALLEL_MIN_BARS = 100_000  # below this a batch runs on one thread
 _SWEEP_CHUNK_BARS = 1 << 19  # pairs per sweep chunk: ~0.5M bars keeps indicator memos small
 
 
@@ -54,6 +57,13 @@ def backtest_batch(
     """Run ``strategy`` with one parameter set on every pair, in parallel."""
     batch = as_batch(bars)
     spec, values, cfg = _prepare(strategy, params, config, options)
+    with _threads_for(len(batch.close)):
+        return _run_batch(batch, spec, values, cfg)
+
+
+def _run_batch(
+    batch: BarsBatch, spec: StrategyDef, values: dict[str, ParamValue], cfg: ExecutionConfig
+) -> BatchResult:
     features = _features(batch)
     sig = spec.signals(features, values)
     equity, trades, counts, exposed, t_off = _simulate(batch, sig, cfg, _amount(spec, values))
@@ -104,6 +114,22 @@ def sweep(
                 *_fill_options(cfg, _amount(spec, combo)), part.interval.days,
             )  # fmt: skip
     return SweepResult(spec.name, batch.symbols, tuple(combos), cfg, values)
+
+
+@contextmanager
+def _threads_for(n_bars: int) -> Iterator[None]:
+    """Run small jobs on the calling thread alone: waking numba's worker threads costs more
+    than a few thousand bars of work, and on a busy machine a worker that is not scheduled
+    stalls every parallel kernel of the call."""
+    if n_bars >= _PARALLEL_MIN_BARS:
+        yield
+        return
+    before = numba.get_num_threads()
+    numba.set_num_threads(1)
+    try:
+        yield
+    finally:
+        numba.set_num_threads(before)
 
 
 def as_batch(bars: BarsLike) -> BarsBatch:
