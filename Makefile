@@ -47,3 +47,4 @@ bench-peers: install-dev
 
 clean:
 	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+	find src -name "*.nbi" -delete -o -name "*.nbc" -delete

