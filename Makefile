@@ -3,7 +3,7 @@ PYTHON ?= python3
 VENV   ?= .venv
 BIN    := $(VENV)/bin
 
-.PHONY: demo test check lint types layers unit bench install install-dev clean
+.PHONY: demo test check lint types layers unit bench bench-peers install install-dev clean clean-numba
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -20,7 +20,7 @@ demo: install
 	$(BIN)/coinbt demo
 
 ## Install and pass every check: lint, format, types, layer contract, tests.
-test: install-dev check
+test: install-dev clean-numba check
 
 check: lint types layers unit
 
@@ -45,6 +45,10 @@ bench-peers: install-dev
 	$(BIN)/pip install --quiet -e '.[bench]'
 	$(BIN)/python benchmarks/bench_engine.py
 
-clean:
-	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
+## numba keys its on-disk cache on each kernel's own file only: after editing a kernel that
+## others call from another module, drop the cache so no caller keeps the old code.
+clean-numba:
 	find src -name "*.nbi" -delete -o -name "*.nbc" -delete
+
+clean: clean-numba
+	rm -rf $(VENV) build dist .pytest_cache .mypy_cache .ruff_cache
