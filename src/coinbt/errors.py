@@ -87,3 +87,75 @@ class EngineError(CoinbtError):
 
     code = "engine"
     status = 500
+
+
+class ConflictError(CoinbtError):
+    """The request clashes with the current state (a run already going, a duplicate)."""
+
+    code = "conflict"
+    status = 409
+
+
+class StoreError(CoinbtError):
+    """The market-data store failed; the message says whether anything was written."""
+
+    code = "store"
+    status = 503
+
+
+class StoreLockedError(StoreError):
+    """Another process holds the embedded database file for writing."""
+
+    code = "store_locked"
+
+
+class StoreUnavailableError(StoreError):
+    """The database server cannot be reached or went away; nothing was half-written."""
+
+    code = "store_unavailable"
+
+
+class ExchangeError(CoinbtError):
+    """The exchange failed or answered something unusable."""
+
+    code = "exchange"
+    status = 502
+    #: True when the same request may succeed later (rate limit, 5xx, timeout).
+    temporary: ClassVar[bool] = False
+
+
+class ExchangeUnavailableError(ExchangeError):
+    """A temporary fault: a 5xx answer, a timeout or a dropped connection; retry later."""
+
+    code = "exchange_unavailable"
+    temporary = True
+
+
+class RateLimitedError(ExchangeUnavailableError):
+    """The exchange answered 429; ``retry_after`` seconds is how long it asked us to wait."""
+
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, hint: str = "") -> None:
+        super().__init__(message, hint=hint)
+        self.retry_after = retry_after
+
+
+class ExchangeBannedError(ExchangeError):
+    """The exchange banned this IP (HTTP 418): stop at once and wait before any new run."""
+
+    code = "exchange_banned"
+
+
+class ExchangeDataError(ExchangeError):
+    """The exchange answered malformed, out-of-order or inconsistent data: refused, not stored."""
+
+    code = "exchange_data"
+    temporary = True
+
+
+class CacheError(CoinbtError):
+    """The result cache failed; callers treat it as a miss and go on."""
+
+    code = "cache"
+    status = 503

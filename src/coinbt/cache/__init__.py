@@ -1,0 +1,1 @@
+"""Result cache: one contract, an in-process LRU and Redis."""

@@ -1,0 +1,1 @@
+"""Market-data store: one contract (:mod:`coinbt.store.base`), DuckDB and PostgreSQL backends."""
