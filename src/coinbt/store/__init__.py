@@ -1,1 +1,38 @@
-"""Market-data store: one contract (:mod:`coinbt.store.base`), DuckDB and PostgreSQL backends."""
+"""Market-data store: one contract (:mod:`coinbt.store.base`), DuckDB and PostgreSQL backends.
+
+Open one with :func:`open_store`, from a URL: ``duckdb:///relative.db``,
+``duckdb:////absolute/path.db``, ``duckdb:///:memory:`` or ``postgresql://user@host/db``.
+"""
+
+from __future__ import annotations
+
+from coinbt.errors import ConfigurationError
+from coinbt.store.base import BatchRead, MarketStore, PairKey, RunRecord
+from coinbt.store.sql import SqlStore
+
+__all__ = ["BatchRead", "MarketStore", "PairKey", "RunRecord", "SqlStore", "open_store"]
+
+
+def open_store(
+    url: str, *, read_url: str | None = None, read_only: bool = False, migrate: bool = True
+) -> SqlStore:
+    """The store at ``url`` (reads from ``read_url`` when given), its schema brought up to
+    date unless ``migrate`` is false or the store is opened read-only."""
+    scheme, _, rest = url.partition("://")
+    if scheme == "duckdb":
+        from coinbt.store.duckdb import DuckDBDriver
+
+        path = rest[1:] if rest.startswith("/") else rest
+        store = SqlStore(DuckDBDriver(path or ":memory:", read_only=read_only))
+    elif scheme in ("postgresql", "postgres"):
+        from coinbt.store.postgres import PostgresDriver
+
+        store = SqlStore(PostgresDriver(url, read_url=read_url))
+    else:
+        raise ConfigurationError(
+            f"unsupported database URL {url!r}",
+            hint="use duckdb:///file.db or postgresql://user@host:5432/db",
+        )
+    if migrate and not read_only:
+        store.migrate()
+    return store

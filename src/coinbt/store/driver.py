@@ -1,0 +1,76 @@
+"""The small protocol between the SQL store and a database driver.
+
+:class:`~coinbt.store.sql.SqlStore` holds every query and rule of the store once; a driver
+(DuckDB, PostgreSQL) only runs SQL, moves numpy columns in and out in bulk, and translates
+its library's errors into :mod:`coinbt.errors`. SQL is written with ``?`` placeholders and
+in the dialect both databases share.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
+from typing import Any, Protocol
+
+import numpy as np
+import numpy.typing as npt
+
+Columns = Mapping[str, npt.NDArray[Any]]
+"""Named numpy columns of equal length (int32, int64 or float64)."""
+
+Dtypes = Mapping[str, type[np.generic]]
+"""The column names and numpy types a bulk read returns, in select-list order."""
+
+
+class Session(Protocol):
+    """One connection for the duration of a read or a transaction."""
+
+    def execute(self, sql: str, params: Sequence[object] = ()) -> None:
+        """Run one statement."""
+
+    def rows(self, sql: str, params: Sequence[object] = ()) -> list[tuple[Any, ...]]:
+        """Run a query; its rows as tuples (for small results)."""
+
+    def arrays(self, sql: str, params: Sequence[object], dtypes: Dtypes) -> dict[str, Any]:
+        """Run a query; its columns as numpy arrays of ``dtypes`` (no per-row objects)."""
+
+    def stage(self, table: str, columns: Columns) -> None:
+        """Replace the temporary table ``table`` with ``columns`` (bulk, no per-row SQL)."""
+
+
+class Driver(Protocol):
+    """A database the SQL store runs on."""
+
+    backend: str
+    location: str
+
+    def write(self) -> AbstractContextManager[Session]:
+        """A transaction: committed on success, rolled back on any error."""
+
+    def read(self) -> AbstractContextManager[Session]:
+        """A read session (the replica when one is configured)."""
+
+    def run_script(self, sql: str) -> None:
+        """Run several statements in one transaction (migrations)."""
+
+    def size_bytes(self) -> int:
+        """Space the store takes on disk."""
+
+    def close(self) -> None:
+        """Release connections and files."""
+
+
+def sql_type(dtype: np.dtype[Any]) -> str:
+    """The SQL column type both databases spell the same way for a staged numpy column."""
+    if dtype == np.int32:
+        return "INTEGER"
+    if dtype == np.int64:
+        return "BIGINT"
+    if dtype == np.float64:
+        return "DOUBLE PRECISION"
+    raise TypeError(f"cannot stage a column of {dtype}")
+
+
+def placeholders(count: int) -> str:
+    """``?, ?, ?`` for an ``IN (...)`` list of ``count`` values."""
+    return ", ".join("?" * count) if count else "NULL"
