@@ -211,9 +211,12 @@ def test_missing_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> Non
     assert str(path) in err and "no such file" in err
 
 
-def test_symbols_wait_for_the_store(capsys: pytest.CaptureFixture[str]) -> None:
+def test_unknown_stored_pair_is_bad_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COINBT_DATABASE_URL", f"duckdb:///{tmp_path / 'empty.db'}")
     err = bad_input(capsys, "backtest", "BTCUSDT", "ETHUSDT", "-s", "sma_cross")
-    assert "store" in err and "--data" in err
+    assert "unknown pair 'BTCUSDT'" in err and "coinbt dashboard" in err
 
 
 def test_nothing_to_backtest(capsys: pytest.CaptureFixture[str]) -> None:

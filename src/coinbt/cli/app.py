@@ -1,7 +1,7 @@
 """The ``coinbt`` command: argument parsing, dispatch, and the one error policy.
 
-Exit codes: 0 success, 2 bad input (usage errors and every :class:`InputError`), 1 anything
-else. Bad input never prints a traceback; ``--debug`` prints one for any failure.
+Exit codes: 0 success, 2 bad input (usage errors, every :class:`InputError`, and names of
+pairs or runs that do not exist), 1 anything else. Bad input never prints a traceback; ``--debug`` prints one for any failure.
 """
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from coinbt.cli import __version__, backtest, catalogue, demo, render
-from coinbt.errors import CoinbtError, InputError
+from coinbt.cli import __version__, backtest, catalogue, data, db, demo, market, render
+from coinbt.errors import CoinbtError, InputError, NotFoundError
 
 EXIT_OK = 0
 EXIT_FAILURE = 1
@@ -22,14 +22,14 @@ EXIT_INTERRUPTED = 130
 
 Handler = Callable[[argparse.Namespace], int]
 
-_COMMANDS = (backtest, catalogue, demo)
+_COMMANDS = (backtest, catalogue, data, market, db, demo)
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The parser of every command."""
     parser = argparse.ArgumentParser(
         prog="coinbt",
-        description="Crypto backtesting: run strategies on candles, list the strategies.",
+        description="Crypto backtesting: store candles, keep a market dashboard, run strategies.",
     )
     parser.add_argument("--debug", action="store_true", help="show tracebacks of failures")
     parser.add_argument("--version", action="version", version=f"coinbt {__version__}")
@@ -57,7 +57,7 @@ def dispatch(handler: Handler, args: argparse.Namespace) -> int:
     debug = bool(getattr(args, "debug", False))
     try:
         return handler(args)
-    except InputError as exc:
+    except (InputError, NotFoundError) as exc:
         _trace(debug)
         render.print_error(exc)
         return EXIT_BAD_INPUT

@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from coinbt.cli import render
+from coinbt.cli import demo, render
+from coinbt.cli.context import market_store
 from coinbt.cli.options import (
     add_execution_flags,
     add_strategy_flags,
@@ -48,6 +49,8 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Run the backtest the flags describe and print it."""
     _check_source(args.symbols, args.data)
+    if args.symbols:
+        return _run_stored(args)
     result = backtests.run_file(
         args.data,
         args.strategy,
@@ -72,14 +75,32 @@ def _check_source(symbols: list[str], data: str | None) -> None:
             hint="with --data, name the pair with --symbol",
             field="symbols",
         )
-    if symbols:
+    if not symbols and not data:
         raise InputError(
-            "reading pairs from the store arrives with the store",
-            hint="for now, run on a candle file: --data FILE.csv",
-            field="symbols",
+            "nothing to backtest", hint="name stored pairs (BTCUSDT ...) or a file: --data FILE.csv"
         )
-    if not data:
-        raise InputError("nothing to backtest", hint="give a candle file: --data FILE.csv")
+
+
+def _run_stored(args: argparse.Namespace) -> int:
+    with market_store(read_only=True) as store:
+        batch = backtests.run_stored(
+            store,
+            args.symbols,
+            args.strategy,
+            strategy_params(args.param),
+            execution_options(args),
+            interval=args.interval or "1d",
+            start=args.start,
+            end=args.end,
+        )
+    if args.json:
+        payload = [r.to_dict() for r in batch.results]
+        render.print_json(payload[0] if len(payload) == 1 else payload)
+    elif len(batch.results) == 1:
+        show(batch.results[0])
+    else:
+        render.console().print(demo.results_table(demo.ranked(batch)))
+    return 0
 
 
 def show(result: BacktestResult) -> None:

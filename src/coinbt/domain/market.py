@@ -247,5 +247,7 @@ class StoredRun:
             "spec": self.spec,
             "metrics": self.metrics,
             "trades": self.trades,
-            "equity": [[int(t), float(v)] for t, v in zip(self.equity_time, self.equity)],
+            "equity": [
+                [int(t), float(v)] for t, v in zip(self.equity_time, self.equity, strict=True)
+            ],
         }

@@ -20,7 +20,8 @@ from coinbt.domain.timeutil import parse_end, parse_time
 from coinbt.engine.run import backtest, backtest_batch
 from coinbt.engine.strategies import StrategyDef, all_strategies, get_strategy
 from coinbt.engine.strategies.base import Param, ParamValue
-from coinbt.errors import ParameterError
+from coinbt.errors import DataRangeError, InputError, ParameterError
+from coinbt.store.base import MarketStore
 
 RawValues = Mapping[str, str | int | float]
 
@@ -52,6 +53,37 @@ def run_file(
     spec, values, config = prepare(strategy, params, options)
     bars = files.read_csv(path, symbol=symbol, interval=interval)
     return backtest(slice_bars(bars, start, end), spec, params=values, config=config)
+
+
+def run_stored(
+    store: MarketStore,
+    symbols: list[str],
+    strategy: str | int,
+    params: RawValues | None = None,
+    options: RawValues | None = None,
+    *,
+    interval: str = "1d",
+    start: str | None = None,
+    end: str | None = None,
+) -> BatchResult:
+    """Run ``strategy`` on stored pairs (by symbol or id), all read in one query."""
+    if not symbols:
+        raise InputError(
+            "no pairs given", hint="name one or more pairs, e.g. BTCUSDT", field="symbols"
+        )
+    spec, values, config = prepare(strategy, params, options)
+    lo = parse_time(start, field="start") if start else None
+    hi = parse_end(end, field="end") if end else None
+    if lo is not None and hi is not None and lo > hi:
+        raise DataRangeError("start is after end", hint="swap --start and --end", field="start")
+    got = store.read_batch(list(symbols), Interval.parse(interval), lo, hi)
+    if got.batch is None or got.missing:
+        symbol, reason = next(iter(got.missing.items()))
+        raise DataRangeError(
+            f"{symbol}: {reason}",
+            hint="import or collect its candles, or change --interval/--start/--end",
+        )
+    return backtest_batch(got.batch, spec, params=values, config=config)
 
 
 def run_sample_demo(

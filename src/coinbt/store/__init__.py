@@ -6,6 +6,8 @@ Open one with :func:`open_store`, from a URL: ``duckdb:///relative.db``,
 
 from __future__ import annotations
 
+from pathlib import Path
+
 from coinbt.errors import ConfigurationError
 from coinbt.store.base import BatchRead, MarketStore, PairKey, RunRecord
 from coinbt.store.sql import SqlStore
@@ -19,13 +21,16 @@ def open_store(
     """The store at ``url`` (reads from ``read_url`` when given), its schema brought up to
     date unless ``migrate`` is false or the store is opened read-only."""
     scheme, _, rest = url.partition("://")
+    # Drivers load on demand: psycopg is an optional extra.
     if scheme == "duckdb":
-        from coinbt.store.duckdb import DuckDBDriver
+        from coinbt.store.duckdb import DuckDBDriver  # noqa: PLC0415
 
-        path = rest[1:] if rest.startswith("/") else rest
-        store = SqlStore(DuckDBDriver(path or ":memory:", read_only=read_only))
+        path = (rest[1:] if rest.startswith("/") else rest) or ":memory:"
+        # A file that does not exist yet cannot be opened read-only: create it instead.
+        read_only = read_only and Path(path).exists()
+        store = SqlStore(DuckDBDriver(path, read_only=read_only))
     elif scheme in ("postgresql", "postgres"):
-        from coinbt.store.postgres import PostgresDriver
+        from coinbt.store.postgres import PostgresDriver  # noqa: PLC0415
 
         store = SqlStore(PostgresDriver(url, read_url=read_url))
     else:

@@ -1,13 +1,17 @@
 """Candle writes and reads over a :class:`~coinbt.store.driver.Session`: the SQL lives here.
 
 Writes are upserts keyed by (pair, interval, open time): a candle written twice changes
-nothing, a revised candle replaces the old one, and the report says which was which. Reads
-come back as numpy columns straight from the driver.
+nothing, a revised candle replaces the old one, and the report says which was which. Many
+pairs are written with a constant number of statements (one staged bulk load, one insert),
+so an import of hundreds of pairs or an hourly update of all of them costs a few queries,
+not a few per pair. Reads come back as numpy columns straight from the driver.
 """
 
 from __future__ import annotations
 
 import time as clock
+from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,12 +35,15 @@ _COLUMNS = "open_time, open, high, low, close, volume"
 _VALUES = ("open", "high", "low", "close", "volume")
 _DIFFERS = " OR ".join(f"c.{c} <> s.{c}" for c in _VALUES)
 _REVISED = " OR ".join(f"candles.{c} <> excluded.{c}" for c in _VALUES)
+_FAR = 2**62
 
 
 @dataclass(frozen=True)
 class Written:
-    """What one series write changed: counts and the open times of changed candles."""
+    """What one pair's write changed: counts and the open times of changed candles."""
 
+    crypto_id: int
+    bars: Bars
     inserted: int
     revised: int
     first_changed: int | None
@@ -56,90 +63,153 @@ def next_version(prior: int | None) -> int:
     return max(clock.time_ns() // 1000, (prior or 0) + 1)
 
 
-def series_info(
-    session: Session, crypto_id: int, interval: Interval, rollup: bool
-) -> SeriesInfo | None:
-    """The stored series of a pair at one interval, or ``None``."""
-    rows = session.rows(
-        "SELECT first_time, last_time, candles, data_version FROM series "
-        "WHERE crypto_id = ? AND interval = ? AND rollup = ?",
-        (crypto_id, interval.value, rollup),
+def all_series(
+    session: Session, crypto_ids: Iterable[int] | None = None
+) -> dict[int, list[SeriesInfo]]:
+    """Stored series (candles and rollups) of the given pairs, or of every pair."""
+    sql = (
+        "SELECT crypto_id, interval, rollup, first_time, last_time, candles, data_version "
+        "FROM series"
     )
-    if not rows:
-        return None
-    first, last, count, version = rows[0]
-    return SeriesInfo(interval, int(first), int(last), int(count), int(version), rollup)
+    params: tuple[object, ...] = ()
+    if crypto_ids is not None:
+        ids = list(crypto_ids)
+        sql += f" WHERE crypto_id IN ({placeholders(len(ids))})"
+        params = tuple(ids)
+    found: dict[int, list[SeriesInfo]] = defaultdict(list)
+    for cid, ivl, is_rollup, first, last, count, version in session.rows(sql, params):
+        found[int(cid)].append(
+            SeriesInfo(
+                Interval(ivl), int(first), int(last), int(count), int(version), bool(is_rollup)
+            )
+        )
+    return found
 
 
-def write_series(session: Session, crypto_id: int, bars: Bars) -> Written:
-    """Upsert the candles of one pair and interval; bump its data version when they change."""
-    prior = series_info(session, crypto_id, bars.interval, rollup=False)
-    session.stage("staged_candles", _columns(bars))
-    if prior is None or int(bars.time[0]) > prior.last_time:
-        return _append(session, crypto_id, bars, prior)
-    changed = session.arrays(
-        "SELECT s.open_time, CAST(c.open_time IS NULL AS INTEGER) AS fresh "
-        "FROM staged_candles s LEFT JOIN candles c ON c.crypto_id = ? AND c.interval = ? "
-        f"AND c.open_time = s.open_time WHERE c.open_time IS NULL OR {_DIFFERS}",
-        (crypto_id, bars.interval.value),
-        {"open_time": np.int64, "fresh": np.int32},
-    )
-    times = changed["open_time"]
-    if len(times) == 0:
-        return Written(0, 0, None, None, prior, None)
-    session.execute(
-        f"INSERT INTO candles SELECT ?, ?, {_COLUMNS} FROM staged_candles "
-        "ON CONFLICT (crypto_id, interval, open_time) DO UPDATE SET open = excluded.open, "
-        "high = excluded.high, low = excluded.low, close = excluded.close, "
-        f"volume = excluded.volume WHERE {_REVISED}",
-        (crypto_id, bars.interval.value),
-    )
-    inserted = int(changed["fresh"].sum())
-    version = _save_series(session, crypto_id, bars, prior, inserted)
-    return Written(
-        inserted, len(times) - inserted, int(times.min()), int(times.max()), prior, version
-    )
+def write_group(
+    session: Session, interval: Interval, items: list[tuple[int, Bars]]
+) -> list[Written]:
+    """Upsert the candles of several pairs (each at most once) at one interval; bump the
+    data version of each pair whose candles changed."""
+    ids = [cid for cid, _ in items]
+    priors = {
+        cid: next((s for s in series if s.interval is interval and not s.rollup), None)
+        for cid, series in all_series(session, ids).items()
+    }
+    appends = [(c, b) for c, b in items if _appends(priors.get(c), b)]
+    overlaps = [(c, b) for c, b in items if not _appends(priors.get(c), b)]
+    written = [_whole(c, b, priors.get(c)) for c, b in appends]
+    if appends:
+        session.stage("staged_candles", _stacked(appends))
+        session.execute(
+            f"INSERT INTO candles SELECT crypto_id, ?, {_COLUMNS} FROM staged_candles",
+            (interval.value,),
+        )
+    if overlaps:
+        written += _upsert(session, interval, overlaps, priors)
+    save_series(session, interval, [w for w in written if w.version is not None])
+    return written
 
 
-def _append(session: Session, crypto_id: int, bars: Bars, prior: SeriesInfo | None) -> Written:
-    # Every candle is after the last stored one: all are new, no comparison needed.
-    session.execute(
-        f"INSERT INTO candles SELECT ?, ?, {_COLUMNS} FROM staged_candles",
-        (crypto_id, bars.interval.value),
-    )
-    version = _save_series(session, crypto_id, bars, prior, len(bars))
-    return Written(len(bars), 0, int(bars.time[0]), int(bars.time[-1]), prior, version)
+def _appends(prior: SeriesInfo | None, bars: Bars) -> bool:
+    # Every candle after the last stored one: all are new, no comparison needed.
+    return prior is None or int(bars.time[0]) > prior.last_time
 
 
-def _save_series(
-    session: Session, crypto_id: int, bars: Bars, prior: SeriesInfo | None, inserted: int
-) -> int:
-    first, last = int(bars.time[0]), int(bars.time[-1])
-    count = inserted
-    if prior is not None:
-        first, last = min(first, prior.first_time), max(last, prior.last_time)
-        count += prior.candles
+def _whole(crypto_id: int, bars: Bars, prior: SeriesInfo | None) -> Written:
     version = next_version(prior.data_version if prior else None)
-    save_series_row(session, crypto_id, bars.interval, False, (first, last, count), version)
-    return version
+    first, last = int(bars.time[0]), int(bars.time[-1])
+    return Written(crypto_id, bars, len(bars), 0, first, last, prior, version)
 
 
-def save_series_row(
+def _upsert(
     session: Session,
-    crypto_id: int,
     interval: Interval,
-    rollup: bool,
-    span: tuple[int, int, int],
-    version: int,
-) -> None:
-    """Insert or replace the series row: first and last open time, count, data version."""
-    session.execute(
-        "INSERT INTO series VALUES (?, ?, ?, ?, ?, ?, ?, ?) "
-        "ON CONFLICT (crypto_id, interval, rollup) DO UPDATE SET first_time = excluded.first_time, "
-        "last_time = excluded.last_time, candles = excluded.candles, "
-        "data_version = excluded.data_version, updated_at = excluded.updated_at",
-        (crypto_id, interval.value, rollup, *span, version, now_ms()),
+    items: list[tuple[int, Bars]],
+    priors: dict[int, SeriesInfo | None],
+) -> list[Written]:
+    session.stage("staged_candles", _stacked(items))
+    changed = session.arrays(
+        "SELECT s.crypto_id, s.open_time, CAST(c.open_time IS NULL AS INTEGER) AS fresh "
+        "FROM staged_candles s LEFT JOIN candles c ON c.crypto_id = s.crypto_id "
+        f"AND c.interval = ? AND c.open_time = s.open_time WHERE c.open_time IS NULL OR {_DIFFERS}",
+        (interval.value,),
+        {"crypto_id": np.int32, "open_time": np.int64, "fresh": np.int32},
     )
+    if len(changed["open_time"]):
+        session.execute(
+            f"INSERT INTO candles SELECT crypto_id, ?, {_COLUMNS} FROM staged_candles "
+            "ON CONFLICT (crypto_id, interval, open_time) DO UPDATE SET open = excluded.open, "
+            "high = excluded.high, low = excluded.low, close = excluded.close, "
+            f"volume = excluded.volume WHERE {_REVISED}",
+            (interval.value,),
+        )
+    return [_changes(cid, bars, priors.get(cid), changed) for cid, bars in items]
+
+
+def _changes(
+    crypto_id: int, bars: Bars, prior: SeriesInfo | None, changed: dict[str, Any]
+) -> Written:
+    mine = changed["crypto_id"] == crypto_id
+    times = changed["open_time"][mine]
+    if len(times) == 0:
+        return Written(crypto_id, bars, 0, 0, None, None, prior, None)
+    inserted = int(changed["fresh"][mine].sum())
+    version = next_version(prior.data_version if prior else None)
+    first, last = int(times.min()), int(times.max())
+    return Written(crypto_id, bars, inserted, len(times) - inserted, first, last, prior, version)
+
+
+def save_series(session: Session, interval: Interval, written: list[Written]) -> None:
+    """Replace the series rows of the pairs written: span, count and new data version."""
+    if not written:
+        return
+    spans = [_span(w) for w in written]
+    columns = {
+        "crypto_id": np.array([w.crypto_id for w in written], dtype=np.int32),
+        "first_time": np.array([s[0] for s in spans], dtype=np.int64),
+        "last_time": np.array([s[1] for s in spans], dtype=np.int64),
+        "candles": np.array([s[2] for s in spans], dtype=np.int64),
+        "data_version": np.array([w.version for w in written], dtype=np.int64),
+    }
+    replace_series(session, interval, False, columns)
+
+
+def replace_series(
+    session: Session, interval: Interval, rollup: bool, columns: dict[str, Any]
+) -> None:
+    """Delete and re-insert the series rows of ``columns["crypto_id"]`` in two statements."""
+    ids = [int(c) for c in columns["crypto_id"]]
+    session.execute(
+        "DELETE FROM series WHERE interval = ? AND rollup = ? "
+        f"AND crypto_id IN ({placeholders(len(ids))})",
+        (interval.value, rollup, *ids),
+    )
+    session.stage("staged_series", columns)
+    session.execute(
+        "INSERT INTO series SELECT crypto_id, ?, ?, first_time, last_time, candles, "
+        "data_version, ? FROM staged_series",
+        (interval.value, rollup, now_ms()),
+    )
+
+
+def _span(w: Written) -> tuple[int, int, int]:
+    first, last = int(w.bars.time[0]), int(w.bars.time[-1])
+    if w.prior is None:
+        return first, last, w.inserted
+    return (
+        min(first, w.prior.first_time),
+        max(last, w.prior.last_time),
+        w.prior.candles + w.inserted,
+    )
+
+
+def _stacked(items: list[tuple[int, Bars]]) -> dict[str, Any]:
+    return {
+        "crypto_id": np.concatenate([np.full(len(b), cid, dtype=np.int32) for cid, b in items]),
+        "open_time": np.concatenate([b.time for _, b in items]),
+        **{name: np.concatenate([getattr(b, name) for _, b in items]) for name in _VALUES},
+    }
 
 
 def read_range(
@@ -152,23 +222,22 @@ def read_range(
 ) -> dict[str, Any]:
     """Candles of many pairs at one interval with open time in ``[start, end]``, in one
     query, ordered by pair id then time; columns ``crypto_id`` and :data:`CANDLE_DTYPES`."""
-    lo = start if start is not None else -(2**62)
-    hi = end if end is not None else 2**62
     return session.arrays(
         f"SELECT crypto_id, {_COLUMNS} FROM {table} WHERE interval = ? "
         f"AND crypto_id IN ({placeholders(len(crypto_ids))}) AND open_time BETWEEN ? AND ? "
         "ORDER BY crypto_id, open_time",
-        (interval.value, *crypto_ids, lo, hi),
+        (
+            interval.value,
+            *crypto_ids,
+            start if start is not None else -_FAR,
+            end if end is not None else _FAR,
+        ),
         BATCH_DTYPES,
     )
 
 
-def _columns(bars: Bars) -> dict[str, Any]:
-    return {
-        "open_time": bars.time,
-        "open": bars.open,
-        "high": bars.high,
-        "low": bars.low,
-        "close": bars.close,
-        "volume": bars.volume,
-    }
+def pair_rows(arrays: dict[str, Any], crypto_id: int) -> slice:
+    """The rows of one pair in a :func:`read_range` result (sorted by pair id)."""
+    ids = arrays["crypto_id"]
+    lo = int(np.searchsorted(ids, crypto_id, "left"))
+    return slice(lo, int(np.searchsorted(ids, crypto_id, "right")))

@@ -36,9 +36,14 @@ def available(backend: str) -> list[Migration]:
 
 
 def current_version(driver: Driver) -> int:
-    """The schema version the database is at (0 for an empty database)."""
-    driver.run_script(_TABLE)
+    """The schema version the database is at (0 for an empty database); reads only."""
     with driver.read() as session:
+        known = session.rows(
+            "SELECT count(*) FROM information_schema.tables "
+            "WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
+        )
+        if not known[0][0]:
+            return 0
         row = session.rows("SELECT max(version) FROM schema_migrations")
     return int(row[0][0] or 0)
 
@@ -46,6 +51,7 @@ def current_version(driver: Driver) -> int:
 def migrate(driver: Driver) -> list[Migration]:
     """Apply every pending migration, each in its own transaction; the ones applied."""
     steps = available(driver.backend)
+    driver.run_script(_TABLE)
     at = current_version(driver)
     newest = steps[-1].version if steps else 0
     if at > newest:

@@ -1,9 +1,12 @@
-"""Gaps in stored candles: missing bars between consecutive candles of a series."""
+"""Gaps in stored candles (missing bars between consecutive candles) and retention."""
 
 from __future__ import annotations
 
+import numpy as np
+
 from coinbt.domain.interval import Interval
-from coinbt.domain.market import Gap
+from coinbt.domain.market import Gap, Pair
+from coinbt.store.candles import next_version, replace_series
 from coinbt.store.driver import Session
 
 _INTERVAL_MS = ", ".join(f"('{i.value}', {i.ms})" for i in Interval)
@@ -39,3 +42,36 @@ def count_gaps(s: Session) -> tuple[int, int]:
         "WHERE next_time - open_time > iv.ms"
     )[0]
     return int(row[0]), int(row[1])
+
+
+def delete_before(s: Session, pair: Pair, interval: Interval, before: int) -> int:
+    """Drop a pair's candles opened before ``before`` and update its series; rollups stay."""
+    where = "crypto_id = ? AND interval = ?"
+    n = int(
+        s.rows(
+            f"SELECT count(*) FROM candles WHERE {where} AND open_time < ?",
+            (pair.id, interval.value, before),
+        )[0][0]
+    )
+    if n == 0:
+        return 0
+    s.execute(
+        f"DELETE FROM candles WHERE {where} AND open_time < ?", (pair.id, interval.value, before)
+    )
+    first, last, count = s.rows(
+        f"SELECT min(open_time), max(open_time), count(*) FROM candles WHERE {where}",
+        (pair.id, interval.value),
+    )[0]
+    if not count:
+        s.execute(f"DELETE FROM series WHERE {where} AND NOT rollup", (pair.id, interval.value))
+        return n
+    prior = next(x for x in pair.series if x.interval is interval and not x.rollup)
+    columns = {
+        "crypto_id": np.array([pair.id], dtype=np.int32),
+        "first_time": np.array([int(first)], dtype=np.int64),
+        "last_time": np.array([int(last)], dtype=np.int64),
+        "candles": np.array([int(count)], dtype=np.int64),
+        "data_version": np.array([next_version(prior.data_version)], dtype=np.int64),
+    }
+    replace_series(s, interval, False, columns)
+    return n

@@ -1,0 +1,191 @@
+"""The maintained dashboard: one summary row per pair, refreshed for the pairs an ingest
+touched inside its transaction (so no reader sees a new candle with an old summary), or for
+every pair on demand. The arithmetic is :mod:`coinbt.store.summary`; this module moves data.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from typing import Any
+
+import numpy as np
+
+from coinbt.domain.interval import Interval
+from coinbt.domain.market import DashboardRow, SeriesInfo
+from coinbt.store import summary
+from coinbt.store.candles import all_series, now_ms, pair_rows, read_range
+from coinbt.store.driver import Session, placeholders
+
+_WEEK_MS = Interval.W1.ms
+
+
+def refresh_dashboard(session: Session, crypto_ids: Iterable[int] | None = None) -> int:
+    """Recompute the dashboard rows of the given pairs (every pair when ``None``); the number
+    of rows written. Pairs without candles lose their row."""
+    series = all_series(session, crypto_ids)
+    ids = sorted(series) if crypto_ids is None else sorted(set(crypto_ids))
+    symbols = _symbols(session, ids)
+    daily = _daily_figures(session, ids)
+    rows = [
+        summarize
+        for summarize in _summaries(session, ids, series, symbols, daily)
+        if summarize is not None
+    ]
+    session.execute(f"DELETE FROM dashboard WHERE crypto_id IN ({placeholders(len(ids))})", ids)
+    if rows:
+        _insert_rows(session, rows)
+    return len(rows)
+
+
+def _summaries(
+    session: Session,
+    ids: list[int],
+    series: dict[int, list[SeriesInfo]],
+    symbols: dict[int, str],
+    daily: dict[int, summary.DailyFigures],
+) -> list[DashboardRow | None]:
+    finest = {cid: _finest(series.get(cid, [])) for cid in ids}
+    groups: dict[tuple[Interval, int], list[int]] = defaultdict(list)
+    for cid, info in finest.items():
+        if info is not None:
+            # Pairs last updated within the same week share one read of their recent candles.
+            groups[(info.interval, info.last_time // _WEEK_MS)].append(cid)
+    out: list[DashboardRow | None] = []
+    for (interval, _), members in groups.items():
+        start = min(summary.window_start(finest[c].last_time) for c in members)  # type: ignore[union-attr]
+        recent = read_range(session, "candles", members, interval, start, None)
+        out.extend(_per_pair(recent, members, finest, symbols, daily))
+    return out
+
+
+def _per_pair(
+    recent: dict[str, Any],
+    members: list[int],
+    finest: dict[int, SeriesInfo | None],
+    symbols: dict[int, str],
+    daily: dict[int, summary.DailyFigures],
+) -> list[DashboardRow | None]:
+    out: list[DashboardRow | None] = []
+    none = summary.DailyFigures(None, None, 0, None)
+    for cid in members:
+        info = finest[cid]
+        assert info is not None
+        rows = pair_rows(recent, cid)
+        skip = int(np.searchsorted(recent["open_time"][rows], summary.window_start(info.last_time)))
+        own = slice(rows.start + skip, rows.stop)
+        if own.start >= own.stop:
+            out.append(None)
+            continue
+        window = summary.Recent(
+            *(recent[c][own] for c in ("open_time", "high", "low", "close", "volume"))
+        )
+        out.append(summary.summarize(cid, symbols[cid], window, daily.get(cid, none)))
+    return out
+
+
+def _finest(series: list[SeriesInfo]) -> SeriesInfo | None:
+    stored = [s for s in series if not s.rollup]
+    return min(stored, key=lambda s: s.interval.ms) if stored else None
+
+
+def _symbols(session: Session, ids: list[int]) -> dict[int, str]:
+    rows = session.rows(
+        f"SELECT id, symbol FROM cryptocurrencies WHERE id IN ({placeholders(len(ids))})", ids
+    )
+    return {int(cid): str(sym) for cid, sym in rows}
+
+
+def _daily_figures(session: Session, ids: list[int]) -> dict[int, summary.DailyFigures]:
+    marks = placeholders(len(ids))
+    rows = session.rows(
+        "SELECT crypto_id, max(high), min(low), count(DISTINCT open_time), max(open_time) FROM ("
+        " SELECT crypto_id, open_time, high, low FROM candles"
+        f" WHERE interval = '1d' AND crypto_id IN ({marks})"
+        " UNION ALL SELECT crypto_id, open_time, high, low FROM rollups"
+        f" WHERE interval = '1d' AND crypto_id IN ({marks})"
+        ") AS daily GROUP BY crypto_id",
+        (*ids, *ids),
+    )
+    return {
+        int(cid): summary.DailyFigures(float(hi), float(lo), int(days), int(last))
+        for cid, hi, lo, days, last in rows
+    }
+
+
+def _insert_rows(session: Session, rows: list[DashboardRow]) -> None:
+    change = np.array(
+        [r.change_24h_percent if r.change_24h_percent is not None else np.nan for r in rows]
+    )
+    columns: dict[str, Any] = {
+        "crypto_id": np.array([r.crypto_id for r in rows], dtype=np.int32),
+        "current_price": np.array([r.current_price for r in rows]),
+        "change": np.nan_to_num(change),
+        "has_change": (~np.isnan(change)).astype(np.int32),
+    }
+    for name in (
+        "high_7d",
+        "low_7d",
+        "volume_7d",
+        "high_30d",
+        "low_30d",
+        "volume_30d",
+        "all_time_high",
+        "all_time_low",
+    ):
+        columns[name] = np.array([getattr(r, name) for r in rows], dtype=np.float64)
+    columns["total_days"] = np.array([r.total_days for r in rows], dtype=np.int32)
+    columns["last_updated"] = np.array([r.last_updated for r in rows], dtype=np.int64)
+    session.stage("staged_dashboard", columns)
+    session.execute(
+        "INSERT INTO dashboard SELECT crypto_id, current_price, "
+        "CASE WHEN has_change = 1 THEN change ELSE NULL END, high_7d, low_7d, volume_7d, "
+        "high_30d, low_30d, volume_30d, all_time_high, all_time_low, total_days, last_updated, ? "
+        "FROM staged_dashboard",
+        (now_ms(),),
+    )
+
+
+_COLUMNS = (
+    "d.crypto_id, c.symbol, current_price, change_24h_percent, high_7d, low_7d, volume_7d, "
+    "high_30d, low_30d, volume_30d, all_time_high, all_time_low, total_days, last_updated"
+)
+
+
+def read_rows(
+    session: Session, sort: str, descending: bool, limit: int | None, quote: str | None
+) -> list[DashboardRow]:
+    """The maintained rows ordered by ``sort`` (a checked column name), undefined last."""
+    column = "c.symbol" if sort == "symbol" else f"d.{sort}"
+    sql = f"SELECT {_COLUMNS} FROM dashboard d JOIN cryptocurrencies c ON c.id = d.crypto_id"
+    params: list[object] = []
+    if quote:
+        sql += " WHERE c.quote = ?"
+        params.append(quote.upper())
+    sql += f" ORDER BY {column} {'DESC' if descending else 'ASC'} NULLS LAST, c.symbol"
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(int(limit))
+    return [_row(r) for r in session.rows(sql, params)]
+
+
+def _row(r: tuple[Any, ...]) -> DashboardRow:
+    high_7d, low_7d, volume_7d, high_30d, low_30d, volume_30d, ath, atl = (
+        float(x) for x in r[4:12]
+    )
+    return DashboardRow(
+        crypto_id=int(r[0]),
+        symbol=str(r[1]),
+        current_price=float(r[2]),
+        change_24h_percent=None if r[3] is None else float(r[3]),
+        high_7d=high_7d,
+        low_7d=low_7d,
+        volume_7d=volume_7d,
+        high_30d=high_30d,
+        low_30d=low_30d,
+        volume_30d=volume_30d,
+        all_time_high=ath,
+        all_time_low=atl,
+        total_days=int(r[12]),
+        last_updated=int(r[13]),
+    )

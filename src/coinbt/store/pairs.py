@@ -1,0 +1,99 @@
+"""Pairs in the store: registration with stable ids, lookup by id or symbol."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from coinbt.domain.interval import Interval
+from coinbt.domain.market import Pair, PairSpec, SeriesInfo
+from coinbt.errors import NotFoundError
+from coinbt.store.base import PairKey
+from coinbt.store.candles import all_series, now_ms
+from coinbt.store.driver import Session, placeholders
+
+_SELECT = "SELECT id, symbol, base, quote, exchange, active FROM cryptocurrencies"
+
+
+def ensure_pairs(s: Session, specs: Sequence[PairSpec], *, update: bool) -> dict[str, int]:
+    """Ids of the pairs by symbol, registering the new ones (and, with ``update``,
+    refreshing the base, quote, exchange and active flag of the known ones)."""
+    wanted = {spec.symbol.upper(): spec for spec in specs}
+    found = _ids(s, list(wanted))
+    for symbol, spec in wanted.items():
+        if symbol not in found:
+            s.execute(
+                "INSERT INTO cryptocurrencies (symbol, base, quote, exchange, active, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?)",
+                (symbol, spec.base, spec.quote, spec.exchange, spec.active, now_ms()),
+            )
+        elif update:
+            s.execute(
+                "UPDATE cryptocurrencies SET base = ?, quote = ?, exchange = ?, active = ? "
+                "WHERE id = ?",
+                (spec.base, spec.quote, spec.exchange, spec.active, found[symbol]),
+            )
+    missing = [n for n in wanted if n not in found]
+    return {**found, **_ids(s, missing)} if missing else found
+
+
+def _ids(s: Session, symbols: list[str]) -> dict[str, int]:
+    if not symbols:
+        return {}
+    rows = s.rows(
+        f"SELECT id, symbol FROM cryptocurrencies WHERE symbol IN ({placeholders(len(symbols))})",
+        symbols,
+    )
+    return {str(sym): int(cid) for cid, sym in rows}
+
+
+def find_pair(s: Session, key: PairKey) -> Pair:
+    """One pair by id or symbol (any case); :class:`NotFoundError` when unknown."""
+    value: int | str
+    if isinstance(key, int) or key.strip().isdigit():
+        where, value = "id = ?", int(key)
+    else:
+        where, value = "symbol = ?", key.strip().upper()
+    rows = s.rows(f"{_SELECT} WHERE {where}", (value,))
+    if not rows:
+        raise NotFoundError(
+            f"unknown pair {key!r}",
+            hint="list pairs with `coinbt dashboard` or GET /api/crypto/cryptocurrencies",
+            field="crypto",
+        )
+    cid = int(rows[0][0])
+    return make_pair(rows[0], all_series(s, [cid]).get(cid, []))
+
+
+def find_pairs(s: Session, keys: Sequence[PairKey] | None) -> list[Pair]:
+    """The pairs named by ``keys`` in order, or every pair by id when ``None``."""
+    if keys is not None:
+        return [find_pair(s, k) for k in keys]
+    return list_pairs(s)
+
+
+def list_pairs(s: Session, *, active_only: bool = False, quote: str | None = None) -> list[Pair]:
+    """Every pair, ordered by id, optionally only active ones of one quote asset."""
+    sql = f"{_SELECT} WHERE 1 = 1"
+    params: list[object] = []
+    if active_only:
+        sql += " AND active"
+    if quote:
+        sql += " AND quote = ?"
+        params.append(quote.upper())
+    rows = s.rows(sql + " ORDER BY id", params)
+    series = all_series(s) if rows else {}
+    return [make_pair(r, series.get(int(r[0]), [])) for r in rows]
+
+
+def make_pair(row: tuple[Any, ...], series: list[SeriesInfo]) -> Pair:
+    """A :class:`Pair` from a row of :data:`_SELECT` and its series."""
+    ordered = tuple(sorted(series, key=lambda x: (x.rollup, x.interval.ms)))
+    cid, symbol, base, quote, exchange, active = row
+    return Pair(int(cid), str(symbol), str(base), str(quote), str(exchange), bool(active), ordered)
+
+
+def serving(pair: Pair, interval: Interval) -> SeriesInfo | None:
+    """The series a read of ``interval`` is served from: the pair's own, else its rollup."""
+    own = [s for s in pair.series if s.interval is interval]
+    return min(own, key=lambda s: s.rollup) if own else None

@@ -1,0 +1,183 @@
+"""Daily and weekly rollups kept current: recompute exactly the buckets an ingest touched.
+
+A pair's rollups come from its finest sub-daily candles. After a write, each touched pair's
+buckets are recomputed from the week holding the earliest changed candle (or the previous
+last candle, which may have closed a bucket) onwards; all pairs are done with a constant
+number of statements. The arithmetic is :mod:`coinbt.store.rollup`.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from coinbt.domain.bars import Bars
+from coinbt.domain.interval import Interval
+from coinbt.domain.market import SeriesInfo
+from coinbt.store import rollup
+from coinbt.store.candles import (
+    CANDLE_DTYPES,
+    Written,
+    next_version,
+    pair_rows,
+    read_range,
+    replace_series,
+)
+from coinbt.store.driver import Session, placeholders
+
+_FAR = 2**62
+_CHUNK = 64  # pairs per read in a full rebuild, to bound memory
+
+
+@dataclass(frozen=True)
+class Touch:
+    """Recompute one pair's rollups from ``since`` (all of them when ``None``);
+    ``fresh`` holds its candles when they are all in hand (a new series)."""
+
+    crypto_id: int
+    source: Interval
+    since: int | None
+    fresh: Bars | None = None
+
+
+def rollup_source(series: list[SeriesInfo]) -> Interval | None:
+    """The finest sub-daily interval of a pair: what its days and weeks are rolled up from."""
+    sources = [s.interval for s in series if not s.rollup and rollup.is_rollup_source(s.interval)]
+    return min(sources, key=lambda i: i.ms) if sources else None
+
+
+def touches(written: list[Written], series: dict[int, list[SeriesInfo]]) -> list[Touch]:
+    """The rollup work a write implies: pairs whose rollup source changed."""
+    out: dict[int, Touch] = {}
+    for w in written:
+        if w.version is None or rollup_source(series.get(w.crypto_id, [])) is not w.bars.interval:
+            continue
+        if w.crypto_id in out:  # written twice in one call: rebuild it from the store
+            out[w.crypto_id] = Touch(w.crypto_id, w.bars.interval, None)
+        elif w.prior is None:
+            out[w.crypto_id] = Touch(w.crypto_id, w.bars.interval, None, w.bars)
+        else:
+            since = min(w.first_changed or w.prior.last_time, w.prior.last_time)
+            out[w.crypto_id] = Touch(w.crypto_id, w.bars.interval, since)
+    return list(out.values())
+
+
+def refresh(session: Session, work: list[Touch]) -> None:
+    """Recompute the touched buckets of every pair in ``work``."""
+    by_source: dict[Interval, list[Touch]] = defaultdict(list)
+    for touch in work:
+        by_source[touch.source].append(touch)
+    for source, group in by_source.items():
+        for start in range(0, len(group), _CHUNK):
+            _refresh_chunk(session, source, group[start : start + _CHUNK])
+
+
+def _refresh_chunk(session: Session, source: Interval, group: list[Touch]) -> None:
+    starts = {t.crypto_id: _bucket(t.since) for t in group}
+    stored = [t for t in group if t.fresh is None]
+    arrays = None
+    if stored:
+        lowest = min(starts[t.crypto_id] for t in stored)
+        ids = sorted(t.crypto_id for t in stored)
+        arrays = read_range(session, "candles", ids, source, lowest, None)
+    for interval in rollup.ROLLUP_INTERVALS:
+        buckets = [(t.crypto_id, _aggregate(t, arrays, starts, source, interval)) for t in group]
+        _replace(session, interval, source, buckets, starts)
+
+
+def _bucket(since: int | None) -> int:
+    return -_FAR if since is None else rollup.bucket_start(since, Interval.W1)
+
+
+def _aggregate(
+    touch: Touch,
+    arrays: dict[str, Any] | None,
+    starts: dict[int, int],
+    source: Interval,
+    interval: Interval,
+) -> rollup.Rollup:
+    if touch.fresh is not None:
+        b = touch.fresh
+        cols: list[Any] = [b.time, b.open, b.high, b.low, b.close, b.volume]
+    else:
+        assert arrays is not None
+        rows = pair_rows(arrays, touch.crypto_id)
+        times = arrays["open_time"][rows]
+        own = slice(rows.start + int(np.searchsorted(times, starts[touch.crypto_id])), rows.stop)
+        cols = [arrays[c][own] for c in CANDLE_DTYPES]
+    return rollup.aggregate(*cols, source=source, interval=interval)
+
+
+def _replace(
+    session: Session,
+    interval: Interval,
+    source: Interval,
+    buckets: list[tuple[int, rollup.Rollup]],
+    starts: dict[int, int],
+) -> None:
+    ids = np.array([cid for cid, _ in buckets], dtype=np.int32)
+    session.stage(
+        "staged_starts",
+        {"crypto_id": ids, "start_time": np.array([starts[int(c)] for c in ids], dtype=np.int64)},
+    )
+    session.execute(
+        "DELETE FROM rollups WHERE interval = ? AND EXISTS (SELECT 1 FROM staged_starts s "
+        "WHERE s.crypto_id = rollups.crypto_id AND rollups.open_time >= s.start_time)",
+        (interval.value,),
+    )
+    rows = [(cid, b) for cid, b in buckets if len(b)]
+    if rows:
+        session.stage("staged_rollups", _stacked(rows))
+        session.execute(
+            "INSERT INTO rollups SELECT crypto_id, ?, open_time, open, high, low, close, volume, "
+            "bars, ? FROM staged_rollups",
+            (interval.value, source.value),
+        )
+    _save_series(session, interval, [int(c) for c in ids])
+
+
+def _stacked(rows: list[tuple[int, rollup.Rollup]]) -> dict[str, Any]:
+    return {
+        "crypto_id": np.concatenate([np.full(len(b), cid, dtype=np.int32) for cid, b in rows]),
+        "open_time": np.concatenate([b.time for _, b in rows]),
+        **{
+            name: np.concatenate([getattr(b, name) for _, b in rows])
+            for name in ("open", "high", "low", "close", "volume")
+        },
+        "bars": np.concatenate([b.bars for _, b in rows]).astype(np.int32),
+    }
+
+
+def _save_series(session: Session, interval: Interval, ids: list[int]) -> None:
+    marks = placeholders(len(ids))
+    spans = session.rows(
+        "SELECT r.crypto_id, min(r.open_time), max(r.open_time), count(*), max(s.data_version) "
+        "FROM rollups r LEFT JOIN series s ON s.crypto_id = r.crypto_id "
+        "AND s.interval = r.interval AND s.rollup "
+        f"WHERE r.interval = ? AND r.crypto_id IN ({marks}) GROUP BY r.crypto_id",
+        (interval.value, *ids),
+    )
+    emptied = set(ids) - {int(r[0]) for r in spans}
+    if emptied:
+        session.execute(
+            "DELETE FROM series WHERE interval = ? AND rollup "
+            f"AND crypto_id IN ({placeholders(len(emptied))})",
+            (interval.value, *sorted(emptied)),
+        )
+    if spans:
+        replace_series(session, interval, True, _span_columns(spans))
+
+
+def _span_columns(spans: list[tuple[Any, ...]]) -> dict[str, Any]:
+    return {
+        "crypto_id": np.array([int(r[0]) for r in spans], dtype=np.int32),
+        "first_time": np.array([int(r[1]) for r in spans], dtype=np.int64),
+        "last_time": np.array([int(r[2]) for r in spans], dtype=np.int64),
+        "candles": np.array([int(r[3]) for r in spans], dtype=np.int64),
+        "data_version": np.array(
+            [next_version(None if r[4] is None else int(r[4])) for r in spans], dtype=np.int64
+        ),
+    }
