@@ -251,3 +251,29 @@ class StoredRun:
                 [int(t), float(v)] for t, v in zip(self.equity_time, self.equity, strict=True)
             ],
         }
+
+
+@dataclass(frozen=True)
+class IngestRun:
+    """What one collection or import run did: kept by the store, shown by the API and CLI."""
+
+    kind: str
+    started_at: int
+    finished_at: int
+    status: str
+    pairs: int
+    candles_added: int
+    candles_revised: int
+    gaps: int
+    errors: int
+    detail: dict[str, Any] = field(default_factory=dict)
+    id: int | None = None
+
+    @property
+    def duration_seconds(self) -> float:
+        """Wall time of the run."""
+        return (self.finished_at - self.started_at) / 1000
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready, with the duration."""
+        return {**asdict(self), "duration_seconds": self.duration_seconds}

@@ -8,6 +8,7 @@ validated whole before anything is written and runs in one transaction.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -17,6 +18,7 @@ from coinbt.domain.market import (
     DashboardRow,
     Gap,
     IngestReport,
+    IngestRun,
     Pair,
     PairSpec,
     StoredRun,
@@ -153,6 +155,16 @@ class MarketStore(Protocol):
 
     def get_run(self, run_id: int) -> StoredRun:
         """A stored result; :class:`~coinbt.errors.NotFoundError` if unknown."""
+
+    def save_ingest_run(self, run: IngestRun) -> int:
+        """Keep the record of a collection or import run; its id."""
+
+    def ingest_runs(self, *, limit: int = 20, kind: str | None = None) -> list[IngestRun]:
+        """The latest collection and import runs, newest first."""
+
+    def exclusive(self, name: str, *, wait: bool = False) -> AbstractContextManager[bool]:
+        """A lock held across threads and processes (e.g. one collection at a time): yields
+        True while held, or False at once when another holder has it and ``wait`` is false."""
 
     def stats(self) -> StoreStats:
         """Pairs, candles, rollups, size on disk and gaps."""

@@ -53,6 +53,10 @@ class Driver(Protocol):
     def run_script(self, sql: str) -> None:
         """Run several statements in one transaction (migrations)."""
 
+    def lock(self, name: str, *, wait: bool) -> AbstractContextManager[bool]:
+        """Hold the named lock across threads and processes for the ``with`` block; yields
+        False at once, holding nothing, when another holder has it and ``wait`` is false."""
+
     def size_bytes(self) -> int:
         """Space the store takes on disk."""
 

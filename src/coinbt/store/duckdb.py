@@ -8,6 +8,7 @@ every read gets its own cursor, so a threaded server can read concurrently.
 
 from __future__ import annotations
 
+import fcntl
 import re
 import threading
 from collections.abc import Iterator, Sequence
@@ -71,6 +72,7 @@ class DuckDBDriver:
             Path(path).parent.mkdir(parents=True, exist_ok=True)
         self._con = _connect(path, read_only)
         self._write_lock = threading.Lock()
+        self._named: dict[str, threading.Lock] = {}
 
     @contextmanager
     def write(self) -> Iterator[DuckDBSession]:
@@ -98,6 +100,27 @@ class DuckDBDriver:
     def run_script(self, sql: str) -> None:
         with self.write() as session:
             session.execute(sql)
+
+    @contextmanager
+    def lock(self, name: str, *, wait: bool) -> Iterator[bool]:
+        # A thread lock for this process, a file lock beside the database for the others.
+        local = self._named.setdefault(name, threading.Lock())
+        if not local.acquire(blocking=wait):
+            yield False
+            return
+        try:
+            if self.location == MEMORY:
+                yield True
+                return
+            with open(f"{self.location}.{name}.lock", "a+") as handle:
+                try:
+                    fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+                except BlockingIOError:
+                    yield False
+                    return
+                yield True
+        finally:
+            local.release()
 
     def size_bytes(self) -> int:
         if self.location == MEMORY:

@@ -9,6 +9,7 @@ millions of candles move without a Python object per row. Reads go to the replic
 from __future__ import annotations
 
 import struct
+import zlib
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any
@@ -140,6 +141,24 @@ class PostgresDriver:
     def run_script(self, sql: str) -> None:
         with self.write() as session:
             session.execute(sql)
+
+    @contextmanager
+    def lock(self, name: str, *, wait: bool) -> Iterator[bool]:
+        # A session advisory lock on a connection held for the block: it is released even
+        # when this process dies, because the server ends the session.
+        key = zlib.crc32(name.encode()) - 2**31
+        with _translated(self.location), self._pool.connection() as conn:
+            if wait:
+                conn.execute("SELECT pg_advisory_lock(%s)", (key,))
+                got = True
+            else:
+                row = conn.execute("SELECT pg_try_advisory_lock(%s)", (key,)).fetchone()
+                got = bool(row and row[0])
+            try:
+                yield got
+            finally:
+                if got:
+                    conn.execute("SELECT pg_advisory_unlock(%s)", (key,))
 
     def size_bytes(self) -> int:
         with self.read() as s:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from contextlib import AbstractContextManager
 
 import numpy as np
 
@@ -12,6 +13,7 @@ from coinbt.domain.market import (
     DashboardRow,
     Gap,
     IngestReport,
+    IngestRun,
     Pair,
     PairSpec,
     StoredRun,
@@ -178,6 +180,17 @@ class SqlStore:
     def get_run(self, run_id: int) -> StoredRun:
         with self._db.read() as s:
             return runs.load(s, run_id)
+
+    def save_ingest_run(self, run: IngestRun) -> int:
+        with self._db.write() as s:
+            return runs.save_ingest(s, run)
+
+    def ingest_runs(self, *, limit: int = 20, kind: str | None = None) -> list[IngestRun]:
+        with self._db.read() as s:
+            return runs.recent_ingests(s, limit, kind)
+
+    def exclusive(self, name: str, *, wait: bool = False) -> AbstractContextManager[bool]:
+        return self._db.lock(name, wait=wait)
 
     def stats(self) -> StoreStats:
         version = self.schema_version()
