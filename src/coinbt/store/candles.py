@@ -236,8 +236,37 @@ def read_range(
     )
 
 
-def pair_rows(arrays: dict[str, Any], crypto_id: int) -> slice:
-    """The rows of one pair in a :func:`read_range` result (sorted by pair id)."""
+def read_since(
+    session: Session, table: str, starts: dict[int, int], interval: Interval
+) -> dict[str, Any]:
+    """Candles of many pairs at one interval, each from its own start time on, in one query
+    (a join with the staged starts), ordered by pair id then time."""
+    session.stage(
+        "staged_since",
+        {
+            "crypto_id": np.array(list(starts), dtype=np.int32),
+            "start_time": np.array(list(starts.values()), dtype=np.int64),
+        },
+    )
+    cols = ", ".join(f"c.{c}" for c in ("crypto_id", *CANDLE_DTYPES))
+    return session.arrays(
+        f"SELECT {cols} FROM {table} c JOIN staged_since s ON c.crypto_id = s.crypto_id "
+        "AND c.open_time >= s.start_time WHERE c.interval = ? ORDER BY c.crypto_id, c.open_time",
+        (interval.value,),
+        BATCH_DTYPES,
+    )
+
+
+def pair_index(arrays: dict[str, Any]) -> dict[int, slice]:
+    """The rows of each pair in a :func:`read_range` result (sorted by pair id)."""
     ids = arrays["crypto_id"]
-    lo = int(np.searchsorted(ids, crypto_id, "left"))
-    return slice(lo, int(np.searchsorted(ids, crypto_id, "right")))
+    if len(ids) == 0:
+        return {}
+    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
+    ends = np.r_[starts[1:], len(ids)]
+    return {int(ids[a]): slice(int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
+
+
+def pair_rows(index: dict[int, slice], crypto_id: int) -> slice:
+    """The rows of one pair in a :func:`pair_index`; an empty slice when it has none."""
+    return index.get(crypto_id, slice(0, 0))

@@ -14,10 +14,8 @@ import numpy as np
 from coinbt.domain.interval import Interval
 from coinbt.domain.market import DashboardRow, SeriesInfo
 from coinbt.store import summary
-from coinbt.store.candles import all_series, now_ms, pair_rows, read_range
+from coinbt.store.candles import all_series, now_ms, pair_index, pair_rows, read_since
 from coinbt.store.driver import Session, placeholders
-
-_WEEK_MS = Interval.W1.ms
 
 
 def refresh_dashboard(session: Session, crypto_ids: Iterable[int] | None = None) -> int:
@@ -46,16 +44,14 @@ def _summaries(
     daily: dict[int, summary.DailyFigures],
 ) -> list[DashboardRow | None]:
     finest = {cid: _finest(series.get(cid, [])) for cid in ids}
-    groups: dict[tuple[Interval, int], list[int]] = defaultdict(list)
+    groups: dict[Interval, dict[int, int]] = defaultdict(dict)
     for cid, info in finest.items():
         if info is not None:
-            # Pairs last updated within the same week share one read of their recent candles.
-            groups[(info.interval, info.last_time // _WEEK_MS)].append(cid)
+            groups[info.interval][cid] = summary.window_start(info.last_time)
     out: list[DashboardRow | None] = []
-    for (interval, _), members in groups.items():
-        start = min(summary.window_start(finest[c].last_time) for c in members)  # type: ignore[union-attr]
-        recent = read_range(session, "candles", members, interval, start, None)
-        out.extend(_per_pair(recent, members, finest, symbols, daily))
+    for interval, starts in groups.items():
+        recent = read_since(session, "candles", starts, interval)
+        out.extend(_per_pair(recent, list(starts), finest, symbols, daily))
     return out
 
 
@@ -68,10 +64,11 @@ def _per_pair(
 ) -> list[DashboardRow | None]:
     out: list[DashboardRow | None] = []
     none = summary.DailyFigures(None, None, 0, None)
+    index = pair_index(recent)
     for cid in members:
         info = finest[cid]
         assert info is not None
-        rows = pair_rows(recent, cid)
+        rows = pair_rows(index, cid)
         skip = int(np.searchsorted(recent["open_time"][rows], summary.window_start(info.last_time)))
         own = slice(rows.start + skip, rows.stop)
         if own.start >= own.stop:

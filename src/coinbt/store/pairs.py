@@ -66,10 +66,28 @@ def find_pair(s: Session, key: PairKey) -> Pair:
 
 
 def find_pairs(s: Session, keys: Sequence[PairKey] | None) -> list[Pair]:
-    """The pairs named by ``keys`` in order, or every pair by id when ``None``."""
-    if keys is not None:
-        return [find_pair(s, k) for k in keys]
-    return list_pairs(s)
+    """The pairs named by ``keys`` in order (two queries, however many), or every pair by
+    id when ``None``; :class:`NotFoundError` for the first unknown key."""
+    if keys is None:
+        return list_pairs(s)
+    if len(keys) == 1:
+        return [find_pair(s, keys[0])]
+    known = {p.id: p for p in list_pairs(s)}
+    by_symbol = {p.symbol: p for p in known.values()}
+    found = []
+    for key in keys:
+        pair = _lookup(key, known, by_symbol)
+        if pair is None:
+            find_pair(s, key)  # raises the one NotFoundError shape
+        else:
+            found.append(pair)
+    return found
+
+
+def _lookup(key: PairKey, known: dict[int, Pair], by_symbol: dict[str, Pair]) -> Pair | None:
+    if isinstance(key, int) or key.strip().isdigit():
+        return known.get(int(key))
+    return by_symbol.get(key.strip().upper())
 
 
 def list_pairs(s: Session, *, active_only: bool = False, quote: str | None = None) -> list[Pair]:

@@ -22,8 +22,9 @@ from coinbt.store.candles import (
     CANDLE_DTYPES,
     Written,
     next_version,
+    pair_index,
     pair_rows,
-    read_range,
+    read_since,
     replace_series,
 )
 from coinbt.store.driver import Session, placeholders
@@ -66,26 +67,41 @@ def touches(written: list[Written], series: dict[int, list[SeriesInfo]]) -> list
 
 
 def refresh(session: Session, work: list[Touch]) -> None:
-    """Recompute the touched buckets of every pair in ``work``."""
+    """Recompute the touched buckets of every pair in ``work``: one read of the candles
+    since each pair's touched week, then one delete and one insert per rollup interval."""
     by_source: dict[Interval, list[Touch]] = defaultdict(list)
     for touch in work:
         by_source[touch.source].append(touch)
     for source, group in by_source.items():
-        for start in range(0, len(group), _CHUNK):
-            _refresh_chunk(session, source, group[start : start + _CHUNK])
+        starts = {t.crypto_id: _bucket(t.since) for t in group}
+        for chunk in _chunks(group):
+            buckets = _aggregate_chunk(session, source, chunk, starts)
+            for interval in rollup.ROLLUP_INTERVALS:
+                _replace(session, interval, source, buckets[interval], starts)
 
 
-def _refresh_chunk(session: Session, source: Interval, group: list[Touch]) -> None:
-    starts = {t.crypto_id: _bucket(t.since) for t in group}
-    stored = [t for t in group if t.fresh is None]
+def _chunks(group: list[Touch]) -> list[list[Touch]]:
+    # A full rebuild reads every candle: a bounded number of pairs at a time.
+    if all(t.since is not None for t in group):
+        return [group]
+    return [group[i : i + _CHUNK] for i in range(0, len(group), _CHUNK)]
+
+
+def _aggregate_chunk(
+    session: Session, source: Interval, chunk: list[Touch], starts: dict[int, int]
+) -> dict[Interval, list[tuple[int, rollup.Rollup]]]:
     arrays = None
+    index: dict[int, slice] = {}
+    stored = {t.crypto_id: starts[t.crypto_id] for t in chunk if t.fresh is None}
     if stored:
-        lowest = min(starts[t.crypto_id] for t in stored)
-        ids = sorted(t.crypto_id for t in stored)
-        arrays = read_range(session, "candles", ids, source, lowest, None)
-    for interval in rollup.ROLLUP_INTERVALS:
-        buckets = [(t.crypto_id, _aggregate(t, arrays, starts, source, interval)) for t in group]
-        _replace(session, interval, source, buckets, starts)
+        arrays = read_since(session, "candles", stored, source)
+        index = pair_index(arrays)
+    return {
+        interval: [
+            (t.crypto_id, _aggregate(t, arrays, index, starts, source, interval)) for t in chunk
+        ]
+        for interval in rollup.ROLLUP_INTERVALS
+    }
 
 
 def _bucket(since: int | None) -> int:
@@ -95,6 +111,7 @@ def _bucket(since: int | None) -> int:
 def _aggregate(
     touch: Touch,
     arrays: dict[str, Any] | None,
+    index: dict[int, slice],
     starts: dict[int, int],
     source: Interval,
     interval: Interval,
@@ -104,7 +121,7 @@ def _aggregate(
         cols: list[Any] = [b.time, b.open, b.high, b.low, b.close, b.volume]
     else:
         assert arrays is not None
-        rows = pair_rows(arrays, touch.crypto_id)
+        rows = pair_rows(index, touch.crypto_id)
         times = arrays["open_time"][rows]
         own = slice(rows.start + int(np.searchsorted(times, starts[touch.crypto_id])), rows.stop)
         cols = [arrays[c][own] for c in CANDLE_DTYPES]

@@ -22,7 +22,15 @@ from coinbt.domain.market import (
 from coinbt.errors import DataFormatError, DataRangeError, InputError
 from coinbt.store import dashboard, migrate, rollup, rollups, runs
 from coinbt.store.base import DASHBOARD_SORTS, BatchRead, PairKey, RunRecord
-from coinbt.store.candles import CANDLE_DTYPES, Written, all_series, now_ms, read_range, write_group
+from coinbt.store.candles import (
+    CANDLE_DTYPES,
+    Written,
+    all_series,
+    now_ms,
+    pair_index,
+    read_range,
+    write_group,
+)
 from coinbt.store.driver import Driver, Session
 from coinbt.store.pairs import ensure_pairs, find_pair, find_pairs, list_pairs, serving
 from coinbt.store.stats import count_gaps, delete_before, list_gaps
@@ -98,7 +106,7 @@ class SqlStore:
         if start is not None and end is not None and start > end:
             raise DataRangeError("start is after end", hint="swap start and end", field="start")
         with self._db.read() as s:
-            pairs = [find_pair(s, k) for k in keys]
+            pairs = find_pairs(s, keys)
             native, rolled = _sources(pairs, ivl)
             arrays = [read_range(s, "candles", native, ivl, start, end)] if native else []
             if rolled:
@@ -279,23 +287,42 @@ def _sources(pairs: list[Pair], interval: Interval) -> tuple[list[int], list[int
 
 
 def _batch(pairs: list[Pair], interval: Interval, arrays: list[dict[str, np.ndarray]]) -> BatchRead:
+    indexed = [(part, pair_index(part)) for part in arrays]
+    direct = _whole_part(pairs, indexed, interval)
+    if direct is not None:
+        return direct
     items: list[Bars] = []
     ids: list[int] = []
     missing: dict[str, str] = {}
     for pair in pairs:
-        cols = _pair_columns(arrays, pair.id)
-        if cols is None:
+        found = next(((part, idx[pair.id]) for part, idx in indexed if pair.id in idx), None)
+        if found is None:
             missing[pair.symbol] = f"no {interval.value} candles in the requested range"
             continue
-        items.append(Bars(pair.symbol, interval, *cols))
+        part, rows = found
+        items.append(Bars(pair.symbol, interval, *(part[c][rows] for c in CANDLE_DTYPES)))
         ids.append(pair.id)
     return BatchRead(BarsBatch.from_bars(items) if items else None, tuple(ids), missing)
 
 
-def _pair_columns(arrays: list[dict[str, np.ndarray]], crypto_id: int) -> list[np.ndarray] | None:
-    for part in arrays:
-        ids = part["crypto_id"]
-        lo, hi = np.searchsorted(ids, crypto_id, "left"), np.searchsorted(ids, crypto_id, "right")
-        if hi > lo:
-            return [part[c][lo:hi] for c in CANDLE_DTYPES]
-    return None
+def _whole_part(
+    pairs: list[Pair],
+    indexed: list[tuple[dict[str, np.ndarray], dict[int, slice]]],
+    interval: Interval,
+) -> BatchRead | None:
+    """The common case without a copy: one query holding every pair, asked in id order."""
+    ids = [p.id for p in pairs]
+    if len(indexed) != 1 or ids != sorted(set(ids)) or not indexed[0][1]:
+        return None
+    part, index = indexed[0]
+    present = [p for p in pairs if p.id in index]
+    offsets = np.array([0, *(index[p.id].stop for p in present)], dtype=np.int64)
+    batch = BarsBatch(
+        tuple(p.symbol for p in present), interval, offsets, *(part[c] for c in CANDLE_DTYPES)
+    )
+    missing = {
+        p.symbol: f"no {interval.value} candles in the requested range"
+        for p in pairs
+        if p.id not in index
+    }
+    return BatchRead(batch, tuple(p.id for p in present), missing)
