@@ -1,0 +1,1 @@
+"""Test support: stand-in servers and helpers shared by the test suites."""
