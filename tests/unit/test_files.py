@@ -388,8 +388,8 @@ def test_written_lines_use_shortest_round_trip_numbers() -> None:
     )
     lines = list(csv_lines(bars))
     assert lines[0] == HEADER + "\n"
-    assert lines[1] == f"{T0},42000.01,42001.5,41999.0,42000.5,1e-05\n"
-    assert lines[2] == f"{T0 + HOUR},0.1,0.3,0.1,0.2,12.0\n"
+    assert lines[1] == f"{T0},42000.01,42001.5,41999,42000.5,1e-05\n"
+    assert lines[2] == f"{T0 + HOUR},0.1,0.3,0.1,0.2,12\n"
 
 
 def test_real_fixture_writes_back_byte_for_byte_equal_values(tmp_path: Path) -> None:

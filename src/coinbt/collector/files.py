@@ -104,13 +104,12 @@ def write_csv(bars: Bars, target: str | os.PathLike[str] | TextIO) -> None:
 
 
 def csv_lines(bars: Bars) -> Iterator[str]:
-    """The header and one line per candle, each ending in a newline."""
+    """The header and one line per candle, each ending in a newline; numbers in their
+    shortest exact form (``3850`` rather than ``3850.0``, as exchanges write them)."""
     yield HEADER + "\n"
     columns = (bars.open, bars.high, bars.low, bars.close, bars.volume)
-    for t, o, h, lo, c, vol in zip(
-        bars.time.tolist(), *(col.tolist() for col in columns), strict=True
-    ):
-        yield f"{t},{o!r},{h!r},{lo!r},{c!r},{vol!r}\n"
+    for t, *values in zip(bars.time.tolist(), *(col.tolist() for col in columns), strict=True):
+        yield f"{t}," + ",".join(_num(v) for v in values) + "\n"
 
 
 def _read_text(path: Path) -> str:
