@@ -54,6 +54,12 @@ def backtest(*extra: str) -> list[str]:
     return ["backtest", "--data", str(BTC_1D), *extra]
 
 
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pytest-xdist workers set COLUMNS=80, which would wrap the tables these tests read.
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 @pytest.fixture(scope="module", autouse=True)
 def _fixture_present() -> None:
     assert BTC_1D.exists(), f"missing fixture {BTC_1D}"
@@ -305,17 +311,7 @@ def test_strategies_json(capsys: pytest.CaptureFixture[str]) -> None:
 # --- demo ----------------------------------------------------------------------------------
 
 
-def _sample_or_skip() -> None:
-    try:
-        from coinbt import sample
-
-        sample.load_all("1d")
-    except (ImportError, AttributeError, FileNotFoundError) as exc:  # pragma: no cover
-        pytest.skip(f"the bundled sample is not available yet: {exc}")
-
-
 def test_demo_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
-    _sample_or_skip()
     code, out, err = run(capsys, "demo")
     assert code == 0, err
     assert "sma_cross (fast=10, slow=30)" in out
@@ -325,7 +321,6 @@ def test_demo_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
 
 
 def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
-    _sample_or_skip()
     data = run_json(capsys, "demo", "--strategy", "rsi", "--param", "period=10")
     assert data["strategy"] == "rsi" and data["parameters"]["period"] == 10
     assert len(data["pairs"]) >= 2

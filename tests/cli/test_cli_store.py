@@ -19,6 +19,12 @@ REAL = Path(__file__).resolve().parents[1] / "fixtures" / "real"
 HOURLY = ("BTCUSDT-1h.csv", "SOLUSDT-1h.csv", "USDCUSDT-1h.csv")
 
 
+@pytest.fixture(autouse=True)
+def _wide_terminal(monkeypatch: pytest.MonkeyPatch) -> None:
+    # pytest-xdist workers set COLUMNS=80, which would wrap the tables these tests read.
+    monkeypatch.setenv("COLUMNS", "200")
+
+
 @pytest.fixture
 def db(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = tmp_path / "store.db"

@@ -70,8 +70,7 @@ def test_reads_a_good_file(tmp_path: Path) -> None:
 
 def test_reads_the_real_fixture() -> None:
     path = FIXTURES / "real" / "BTCUSDT-1h.csv"
-    if not path.exists():
-        pytest.skip("real fixture not copied yet")
+    assert path.exists(), f"missing fixture {path}"
     bars = read_csv(path)
     assert bars.symbol == "BTCUSDT" and bars.interval is Interval.H1
     assert len(bars) > 1000
@@ -394,8 +393,7 @@ def test_written_lines_use_shortest_round_trip_numbers() -> None:
 
 def test_real_fixture_writes_back_byte_for_byte_equal_values(tmp_path: Path) -> None:
     path = FIXTURES / "real" / "BTCUSDT-1h.csv"
-    if not path.exists():
-        pytest.skip("real fixture not copied yet")
+    assert path.exists(), f"missing fixture {path}"
     bars = read_csv(path)
     out = tmp_path / "BTCUSDT-1h.csv"
     write_csv(bars, out)

@@ -39,5 +39,9 @@ def open_store(
             hint="use duckdb:///file.db or postgresql://user@host:5432/db",
         )
     if migrate and not read_only:
-        store.migrate()
+        try:
+            store.migrate()
+        except BaseException:
+            store.close()
+            raise
     return store

@@ -51,14 +51,14 @@ def _summaries(
     out: list[DashboardRow | None] = []
     for interval, starts in groups.items():
         recent = read_since(session, "candles", starts, interval)
-        out.extend(_per_pair(recent, list(starts), finest, symbols, daily))
+        out.extend(_per_pair(recent, list(starts), series, symbols, daily))
     return out
 
 
 def _per_pair(
     recent: dict[str, Any],
     members: list[int],
-    finest: dict[int, SeriesInfo | None],
+    series: dict[int, list[SeriesInfo]],
     symbols: dict[int, str],
     daily: dict[int, summary.DailyFigures],
 ) -> list[DashboardRow | None]:
@@ -66,7 +66,7 @@ def _per_pair(
     none = summary.DailyFigures(None, None, 0, None)
     index = pair_index(recent)
     for cid in members:
-        info = finest[cid]
+        info = _finest(series.get(cid, []))
         assert info is not None
         rows = pair_rows(index, cid)
         skip = int(np.searchsorted(recent["open_time"][rows], summary.window_start(info.last_time)))
@@ -77,7 +77,8 @@ def _per_pair(
         window = summary.Recent(
             *(recent[c][own] for c in ("open_time", "high", "low", "close", "volume"))
         )
-        out.append(summary.summarize(cid, symbols[cid], window, daily.get(cid, none)))
+        ends = tuple(s.last_time for s in series.get(cid, []) if not s.rollup)
+        out.append(summary.summarize(cid, symbols[cid], window, daily.get(cid, none), ends))
     return out
 
 

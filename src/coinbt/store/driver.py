@@ -37,6 +37,10 @@ class Session(Protocol):
     def stage(self, table: str, columns: Columns) -> None:
         """Replace the temporary table ``table`` with ``columns`` (bulk, no per-row SQL)."""
 
+    def lock_pairs(self, crypto_ids: Sequence[int]) -> None:
+        """Hold the given pairs until the transaction ends, so concurrent writes of one pair
+        run one after the other (a no-op where writes are serialised anyway)."""
+
 
 class Driver(Protocol):
     """A database the SQL store runs on."""

@@ -49,6 +49,10 @@ class DuckDBSession:
             for name, column in zip(dtypes, raw.values(), strict=True)
         }
 
+    def lock_pairs(self, crypto_ids: Sequence[int]) -> None:
+        # This driver serialises writes in-process, and DuckDB allows one writing process.
+        return
+
     def stage(self, table: str, columns: Columns) -> None:
         # DuckDB scans a dict of numpy arrays in place: no copy through Python rows.
         frame = {name: np.ascontiguousarray(col) for name, col in columns.items()}

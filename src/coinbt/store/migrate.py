@@ -36,8 +36,9 @@ def available(backend: str) -> list[Migration]:
 
 
 def current_version(driver: Driver) -> int:
-    """The schema version the database is at (0 for an empty database); reads only."""
-    with driver.read() as session:
+    """The schema version the database is at (0 for an empty database); reads only, from
+    the primary (a replica may lag)."""
+    with driver.write() as session:
         known = session.rows(
             "SELECT count(*) FROM information_schema.tables "
             "WHERE table_schema = current_schema() AND table_name = 'schema_migrations'"
@@ -50,6 +51,12 @@ def current_version(driver: Driver) -> int:
 
 def migrate(driver: Driver) -> list[Migration]:
     """Apply every pending migration, each in its own transaction; the ones applied."""
+    # Several processes may open a new database at once (server workers): one migrates.
+    with driver.lock("coinbt-migrate", wait=True):
+        return _apply(driver)
+
+
+def _apply(driver: Driver) -> list[Migration]:
     steps = available(driver.backend)
     driver.run_script(_TABLE)
     at = current_version(driver)

@@ -22,9 +22,10 @@ def ensure_pairs(s: Session, specs: Sequence[PairSpec], *, update: bool) -> dict
     found = _ids(s, list(wanted))
     for symbol, spec in wanted.items():
         if symbol not in found:
+            # Another writer may register the same pair at the same moment: first one wins.
             s.execute(
                 "INSERT INTO cryptocurrencies (symbol, base, quote, exchange, active, created_at) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
+                "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (symbol) DO NOTHING",
                 (symbol, spec.base, spec.quote, spec.exchange, spec.active, now_ms()),
             )
         elif update:

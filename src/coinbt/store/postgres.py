@@ -29,6 +29,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         hint="pip install 'coinbt[postgres]'",
     ) from exc
 
+_PAIR_LOCKS = 0x636F  # the advisory-lock namespace of per-pair write locks
 _SIGNATURE = b"PGCOPY\n\xff\r\n\x00" + struct.pack(">ii", 0, 0)
 _TRAILER = struct.pack(">h", -1)
 _WIRE = {np.dtype(np.int32): ">i4", np.dtype(np.int64): ">i8", np.dtype(np.float64): ">f8"}
@@ -70,6 +71,11 @@ class PostgresSession:
             for block in copy:
                 buffer += block
         return _decode(bytes(buffer), dtypes)
+
+    def lock_pairs(self, crypto_ids: Sequence[int]) -> None:
+        # Transaction-level advisory locks, taken in id order so two writers never deadlock.
+        for key in sorted(set(crypto_ids)):
+            self._conn.execute("SELECT pg_advisory_xact_lock(%s, %s)", (_PAIR_LOCKS, key))
 
     def stage(self, table: str, columns: Columns) -> None:
         names = list(columns)
@@ -125,7 +131,13 @@ class PostgresDriver:
     def __init__(self, url: str, *, read_url: str | None = None, max_size: int = 8) -> None:
         self.location = _redact(url)
         self._pool = _open_pool(url, max_size)
-        self._read_pool = _open_pool(read_url, max_size) if read_url and read_url != url else None
+        try:
+            self._read_pool = (
+                _open_pool(read_url, max_size) if read_url and read_url != url else None
+            )
+        except BaseException:
+            self._pool.close()
+            raise
 
     @contextmanager
     def write(self) -> Iterator[PostgresSession]:
@@ -175,7 +187,21 @@ class PostgresDriver:
             self._read_pool.close()
 
 
+def _probe(url: str) -> None:
+    # One plain connection first: a clear cause (refused, unknown database, bad password)
+    # in a few seconds, instead of a pool timing out in silence.
+    try:
+        psycopg.connect(url, connect_timeout=3).close()
+    except psycopg.Error as exc:
+        cause = str(exc).strip().splitlines()[-1] if str(exc).strip() else type(exc).__name__
+        raise StoreUnavailableError(
+            f"cannot connect to PostgreSQL at {_redact(url)}: {cause}",
+            hint="start the server or fix COINBT_DATABASE_URL (postgresql://user@host:5432/db)",
+        ) from None
+
+
 def _open_pool(url: str, max_size: int) -> ConnectionPool[Any]:
+    _probe(url)
     pool: ConnectionPool[Any] = ConnectionPool(
         url, min_size=1, max_size=max_size, open=False, kwargs={"autocommit": True}, timeout=10.0
     )

@@ -42,27 +42,45 @@ class Touch:
     source: Interval
     since: int | None
     fresh: Bars | None = None
+    floor: int | None = None
+    """Rollup buckets starting before this are kept as they are: the source candles under
+    them were dropped by retention, so the rollups are the only record left."""
 
 
 def rollup_source(series: list[SeriesInfo]) -> Interval | None:
-    """The finest sub-daily interval of a pair: what its days and weeks are rolled up from."""
-    sources = [s.interval for s in series if not s.rollup and rollup.is_rollup_source(s.interval)]
-    return min(sources, key=lambda i: i.ms) if sources else None
+    """The sub-daily series a pair's days and weeks are rolled up from: the one reaching
+    furthest back (the finest of those), so adding a finer, shorter series later never
+    shortens the daily history."""
+    sources = [s for s in series if not s.rollup and rollup.is_rollup_source(s.interval)]
+    if not sources:
+        return None
+    return min(sources, key=lambda s: (s.first_time, s.interval.ms)).interval
+
+
+def keep_floor(series: list[SeriesInfo], source: Interval) -> int | None:
+    """The first source candle when rollups reach further back (history pruned), else None."""
+    own = next((s for s in series if s.interval is source and not s.rollup), None)
+    rolled = [s.first_time for s in series if s.rollup and s.interval is Interval.D1]
+    if own is None or not rolled or min(rolled) >= rollup.bucket_start(own.first_time, Interval.D1):
+        return None
+    return own.first_time
 
 
 def touches(written: list[Written], series: dict[int, list[SeriesInfo]]) -> list[Touch]:
     """The rollup work a write implies: pairs whose rollup source changed."""
     out: dict[int, Touch] = {}
     for w in written:
-        if w.version is None or rollup_source(series.get(w.crypto_id, [])) is not w.bars.interval:
+        own = series.get(w.crypto_id, [])
+        if w.version is None or rollup_source(own) is not w.bars.interval:
             continue
+        floor = keep_floor(own, w.bars.interval)
         if w.crypto_id in out:  # written twice in one call: rebuild it from the store
-            out[w.crypto_id] = Touch(w.crypto_id, w.bars.interval, None)
+            out[w.crypto_id] = Touch(w.crypto_id, w.bars.interval, None, floor=floor)
         elif w.prior is None:
-            out[w.crypto_id] = Touch(w.crypto_id, w.bars.interval, None, w.bars)
+            out[w.crypto_id] = Touch(w.crypto_id, w.bars.interval, None, w.bars, floor)
         else:
             since = min(w.first_changed or w.prior.last_time, w.prior.last_time)
-            out[w.crypto_id] = Touch(w.crypto_id, w.bars.interval, since)
+            out[w.crypto_id] = Touch(w.crypto_id, w.bars.interval, since, floor=floor)
     return list(out.values())
 
 
@@ -77,7 +95,30 @@ def refresh(session: Session, work: list[Touch]) -> None:
         for chunk in _chunks(group):
             buckets = _aggregate_chunk(session, source, chunk, starts)
             for interval in rollup.ROLLUP_INTERVALS:
-                _replace(session, interval, source, buckets[interval], starts)
+                kept = {t.crypto_id: _kept_from(t, starts, interval) for t in chunk}
+                rows = [(cid, _from(b, kept[cid])) for cid, b in buckets[interval]]
+                _replace(session, interval, source, rows, kept)
+
+
+def _kept_from(touch: Touch, starts: dict[int, int], interval: Interval) -> int:
+    start = starts[touch.crypto_id]
+    if touch.floor is None:
+        return start
+    first = rollup.bucket_start(touch.floor, interval)
+    return max(start, first if first == touch.floor else first + interval.ms)
+
+
+def _from(buckets: rollup.Rollup, start: int) -> rollup.Rollup:
+    keep = buckets.time >= start
+    if keep.all():
+        return buckets
+    return rollup.Rollup(
+        buckets.interval,
+        *(
+            getattr(buckets, n)[keep]
+            for n in ("time", "open", "high", "low", "close", "volume", "bars")
+        ),
+    )
 
 
 def _chunks(group: list[Touch]) -> list[list[Touch]]:

@@ -73,6 +73,7 @@ class SqlStore:
             return []
         with self._db.write() as s:
             ids = ensure_pairs(s, [PairSpec.of(b.symbol, exchange) for b in items], update=False)
+            s.lock_pairs(list(ids.values()))
             written = _write_all(s, [(ids[b.symbol.upper()], b) for b in items])
             touched = sorted({w.crypto_id for w in written if w.version is not None})
             if touched:
@@ -154,7 +155,8 @@ class SqlStore:
             for pair in pairs:
                 source = rollups.rollup_source(list(pair.series))
                 if source is not None:
-                    work.append(rollups.Touch(pair.id, source, None))
+                    floor = rollups.keep_floor(list(pair.series), source)
+                    work.append(rollups.Touch(pair.id, source, None, floor=floor))
             rollups.refresh(s, work)
             dashboard.refresh_dashboard(s, [p.id for p in pairs])
         return len(pairs)

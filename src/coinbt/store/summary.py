@@ -51,8 +51,16 @@ def window_start(last: int) -> int:
     return last - (WINDOW_DAYS + 1) * DAY_MS
 
 
-def summarize(crypto_id: int, symbol: str, recent: Recent, daily: DailyFigures) -> DashboardRow:
-    """The dashboard row; ``recent`` must hold at least the last candle."""
+def summarize(
+    crypto_id: int,
+    symbol: str,
+    recent: Recent,
+    daily: DailyFigures,
+    last_candles: tuple[int, ...] = (),
+) -> DashboardRow:
+    """The dashboard row; ``recent`` must hold at least the last candle. ``last_candles``
+    are the last open times of the pair's other series, whose still-open day no daily
+    figure covers yet."""
     last = int(recent.time[-1])
     high_7d, low_7d, volume_7d = _window(recent, last, 7)
     high_30d, low_30d, volume_30d = _window(recent, last, 30)
@@ -69,7 +77,7 @@ def summarize(crypto_id: int, symbol: str, recent: Recent, daily: DailyFigures) 
         volume_30d=volume_30d,
         all_time_high=_extreme(daily.high, float(recent.high.max()), highest=True),
         all_time_low=_extreme(daily.low, float(recent.low.min()), highest=False),
-        total_days=daily.days + _days_after(recent.time, daily.last_day),
+        total_days=daily.days + _days_after(recent.time, last_candles, daily.last_day),
         last_updated=last,
     )
 
@@ -97,8 +105,8 @@ def _extreme(stored: float | None, recent: float, *, highest: bool) -> float:
     return max(stored, recent) if highest else min(stored, recent)
 
 
-def _days_after(time: I64, last_day: int | None) -> int:
-    days = np.unique(time // DAY_MS)
+def _days_after(time: I64, last_candles: tuple[int, ...], last_day: int | None) -> int:
+    days = np.unique(np.r_[time, np.asarray(last_candles, dtype=np.int64)] // DAY_MS)
     if last_day is None:
         return len(days)
     return int(np.count_nonzero(days > last_day // DAY_MS))
