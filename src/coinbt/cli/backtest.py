@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import sys
 from typing import Any
 
 from coinbt.cli import demo, render
@@ -16,7 +17,7 @@ from coinbt.cli.options import (
 from coinbt.domain.results import BacktestResult
 from coinbt.domain.trades import trades_to_dicts
 from coinbt.errors import InputError
-from coinbt.services import backtests
+from coinbt.services import backtests, report
 
 LAST_TRADES = 5
 DAY_MS = 86_400_000
@@ -43,6 +44,11 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
     parser.add_argument("--symbol", help="the pair's symbol, if the file name does not say")
     parser.add_argument("--interval", help="the candle interval, if the file name does not say")
     parser.add_argument("--json", action="store_true", help="print the result as JSON")
+    parser.add_argument(
+        "--report",
+        metavar="FILE.html",
+        help="also write a self-contained HTML report (charts, metrics, trades)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -61,11 +67,22 @@ def run(args: argparse.Namespace) -> int:
         symbol=args.symbol,
         interval=args.interval,
     )
+    if args.report:
+        bars = report.file_bars(
+            args.data, start=args.start, end=args.end, symbol=args.symbol, interval=args.interval
+        )
+        _write_report(args.report, [report.ReportItem(result, bars)])
     if args.json:
         render.print_json(result.to_dict())
     else:
         show(result)
     return 0
+
+
+def _write_report(path: str, items: list[report.ReportItem]) -> None:
+    written = report.write_report(path, items)
+    # stderr: with --json, stdout holds the JSON alone.
+    sys.stderr.write(f"report written to {written}\n")
 
 
 def _check_source(symbols: list[str], data: str | None) -> None:
@@ -93,6 +110,9 @@ def _run_stored(args: argparse.Namespace) -> int:
             start=args.start,
             end=args.end,
         )
+        if args.report:
+            items = [report.ReportItem(r, report.stored_bars(store, r)) for r in batch.results]
+            _write_report(args.report, items)
     if args.json:
         payload = [r.to_dict() for r in batch.results]
         render.print_json(payload[0] if len(payload) == 1 else payload)
