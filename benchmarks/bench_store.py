@@ -37,7 +37,9 @@ from coinbt.domain.bars import Bars
 from coinbt.services import market
 from coinbt.store import SqlStore, open_store
 
-DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "binance_spot" / "1h"
+DEFAULT_DATA = (
+    Path(__file__).resolve().parents[2] / "shared" / "data" / "real" / "binance_spot" / "1h"
+)
 YEAR_MS = 365 * 86_400_000
 HOUR_MS = 3_600_000
 PG_ADMIN = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -70,7 +72,9 @@ def next_hour(store: SqlStore, step: int) -> list[Bars]:
         t = hourly.last_time + HOUR_MS
         price = 100.0 + step
         out.append(
-            Bars.from_arrays(pair.symbol, "1h", [t], [price], [price * 1.01], [price * 0.99], [price], [1.0])
+            Bars.from_arrays(
+                pair.symbol, "1h", [t], [price], [price * 1.01], [price * 0.99], [price], [1.0]
+            )
         )
     return out
 
@@ -97,15 +101,17 @@ def bench_backend(name: str, url: str, files: list[Path], repeats: int) -> dict[
         figures["read all pairs, one year"] = timed(
             lambda: store.read_batch(ids, "1h", last - YEAR_MS + HOUR_MS, last), repeats
         )
-        figures["dashboard, all pairs"] = timed(lambda: store.dashboard(), repeats * 4)
+        figures["dashboard, all pairs"] = timed(store.dashboard, repeats * 4)
         steps = iter(range(1, 10_000))
         figures["hourly update of every pair"] = timed(
             lambda: store.ingest(next_hour(store, next(steps))), repeats
         )
-        figures["dashboard full rebuild"] = timed(lambda: store.refresh_dashboard(), repeats)
-        figures["rollups full rebuild"] = timed(lambda: store.refresh_rollups(), 1)
+        figures["dashboard full rebuild"] = timed(store.refresh_dashboard, repeats)
+        figures["rollups full rebuild"] = timed(store.refresh_rollups, 1)
         stats = store.stats()
-        figures["MB per million hourly candles"] = stats.size_bytes / 1e6 / (sum(stats.candles.values()) / 1e6)
+        figures["MB per million hourly candles"] = (
+            stats.size_bytes / 1e6 / (sum(stats.candles.values()) / 1e6)
+        )
         figures["size MB"] = stats.size_bytes / 1e6
         return figures
     finally:
@@ -138,7 +144,7 @@ def fmt(value: Any) -> str:
 
 def report(results: dict[str, dict[str, Any]]) -> None:
     names = list(results)
-    rows = [k for k in results[names[0]]]
+    rows = list(results[names[0]])
     print("| figure | " + " | ".join(names) + " | target (duckdb / postgresql) | ratio pg/duckdb |")
     print("|---|" + "---|" * (len(names) + 2))
     for row in rows:
@@ -169,7 +175,9 @@ def main() -> int:
     results: dict[str, dict[str, Any]] = {}
     folder = Path(tempfile.mkdtemp(prefix="coinbt-bench-"))
     try:
-        results["duckdb"] = bench_backend("duckdb", f"duckdb:///{folder / 'bench.db'}", files, repeats)
+        results["duckdb"] = bench_backend(
+            "duckdb", f"duckdb:///{folder / 'bench.db'}", files, repeats
+        )
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     if not args.no_postgres:

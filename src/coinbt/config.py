@@ -33,6 +33,32 @@ class Settings(BaseSettings):
     api_key: str | None = None
     exchange: str = "binance"
     exchange_url: str | None = None
+    # The API server (``coinbt serve``): where it listens decides whether admin routes need
+    # COINBT_API_KEY (beyond loopback they always do).
+    api_host: str = "127.0.0.1"
+    api_port: int = Field(default=8000, ge=0, le=65535)
+    max_batch_pairs: int = Field(default=500, ge=1)
+    """Most pairs one batch backtest may cover (the seed's universe was 263 pairs)."""
+    slow_query_ms: float = Field(default=250.0, gt=0)
+    """Store calls slower than this are counted as slow queries in /api/metrics."""
+    batch_job_ttl_seconds: float = Field(default=900.0, gt=0)
+    """How long a finished streamed batch stays replayable (Last-Event-ID)."""
+    # Collection from the exchange (``coinbt collect``, the schedule of ``coinbt serve``).
+    collect_quote: str = "USDT"
+    """The quote asset whose active spot pairs a collection covers."""
+    collect_intervals: str = "1h"
+    """Comma-separated intervals a collection fetches (``1h`` or ``1h,1d``)."""
+    collect_concurrency: int = Field(default=8, ge=1, le=64)
+    """Exchange requests in flight during a collection."""
+    collect_rate_limit: bool = True
+    """Throttle requests to the exchange's published rate limit (off only for a stand-in)."""
+    collect_schedule: bool = False
+    """Run the collection schedule inside ``coinbt serve``."""
+    collect_update_cron: str = "30 * * * *"
+    """When the update runs (crontab fields, UTC; day names, not numbers: APScheduler 3
+    counts weekdays from Monday = 0)."""
+    collect_full_cron: str = "0 2 * * sun"
+    """When the full collection runs (crontab fields, UTC)."""
 
     @field_validator("database_url", "database_read_url")
     @classmethod

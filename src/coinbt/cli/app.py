@@ -1,7 +1,8 @@
 """The ``coinbt`` command: argument parsing, dispatch, and the one error policy.
 
 Exit codes: 0 success, 2 bad input (usage errors, every :class:`InputError`, and names of
-pairs or runs that do not exist), 1 anything else. Bad input never prints a traceback; ``--debug`` prints one for any failure.
+pairs or runs that do not exist), 1 anything else. Bad input never prints a traceback;
+``--debug`` prints one for any failure.
 """
 
 from __future__ import annotations
@@ -12,7 +13,18 @@ import sys
 import traceback
 from collections.abc import Callable
 
-from coinbt.cli import __version__, backtest, catalogue, data, db, demo, market, render
+from coinbt.cli import (
+    __version__,
+    backtest,
+    catalogue,
+    collect,
+    data,
+    db,
+    demo,
+    market,
+    render,
+    serve,
+)
 from coinbt.errors import CoinbtError, InputError, NotFoundError
 
 EXIT_OK = 0
@@ -22,7 +34,7 @@ EXIT_INTERRUPTED = 130
 
 Handler = Callable[[argparse.Namespace], int]
 
-_COMMANDS = (backtest, catalogue, data, market, db, demo)
+_COMMANDS = (backtest, catalogue, data, market, db, demo, serve, collect)
 
 
 def build_parser() -> argparse.ArgumentParser:

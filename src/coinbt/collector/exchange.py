@@ -422,6 +422,9 @@ def _create_exchange(config: ExchangeConfig) -> Any:
     exchange = getattr(ccxt, config.exchange_id)(settings)
     if config.base_url is not None:
         exchange.urls["api"] = rewrite_api_urls(exchange.urls["api"], config.base_url)
+        if config.base_url.startswith("http://"):
+            # ccxt waits 250 ms on close for TLS sessions to shut down; plain HTTP has none.
+            exchange.timeout_on_exit = 0
     _install_status_hook(exchange)
     return exchange
 
