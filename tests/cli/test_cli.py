@@ -311,13 +311,21 @@ def test_strategies_json(capsys: pytest.CaptureFixture[str]) -> None:
 # --- demo ----------------------------------------------------------------------------------
 
 
-def test_demo_prints_a_table(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, err = run(capsys, "demo")
+def test_demo_prints_a_table_and_loads_the_store(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COINBT_DATABASE_URL", f"duckdb:///{tmp_path / 'demo.db'}")
+    code, out, err = run(capsys, "demo", "--no-serve")
     assert code == 0, err
     assert "sma_cross (fast=10, slow=30)" in out
     for column in ("pair", "return", "buy & hold", "sharpe", "max drawdown", "trades"):
         assert column in out
     assert "best:" in out and "worst:" in out and "sample:" in out and "took" in out
+    assert "sample in the store (duckdb" in out and "160 pairs" in out
+    rows = run_json(capsys, "dashboard")
+    assert len(rows) == 160 and {"BTCUSDT", "ETHUSDT"} <= {r["symbol"] for r in rows}
+    code, out, _ = run(capsys, "demo", "--no-serve")
+    assert code == 0 and ", 0 new," in out
 
 
 def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:

@@ -1,4 +1,5 @@
-"""``coinbt demo``: a strategy over every pair of the bundled real sample."""
+"""``coinbt demo``: the bundled real sample in the embedded store, a backtest over every pair,
+then the dashboard served at http://127.0.0.1:8000/."""
 
 from __future__ import annotations
 
@@ -6,7 +7,8 @@ import argparse
 import time
 from typing import Any
 
-from coinbt.cli import render
+from coinbt.cli import render, serve
+from coinbt.cli.context import market_store
 from coinbt.cli.options import (
     add_execution_flags,
     add_strategy_flags,
@@ -14,7 +16,7 @@ from coinbt.cli.options import (
     strategy_params,
 )
 from coinbt.domain.results import BacktestResult, BatchResult
-from coinbt.services import backtests
+from coinbt.services import backtests, market
 
 RANK_BY = "total_return_pct"
 
@@ -24,8 +26,10 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
         "demo",
         parents=[parent],
-        help="backtest a strategy on the bundled sample of real pairs",
-        description="Backtest a strategy on every pair of the bundled real-candle sample.",
+        help="load the bundled real sample, backtest it, serve the dashboard",
+        description="Load the bundled real Binance sample into the store (COINBT_DATABASE_URL, "
+        "the embedded DuckDB file by default), backtest a strategy on every pair, print the "
+        "table, then serve the dashboard and API. --json prints the backtest only.",
     )
     add_strategy_flags(parser, default=backtests.DEMO_STRATEGY)
     add_execution_flags(parser)
@@ -33,6 +37,9 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         "--interval", choices=("1d", "1h"), default=backtests.DEMO_INTERVAL, help="candles"
     )
     parser.add_argument("--json", action="store_true", help="print the results as JSON")
+    parser.add_argument("--no-serve", action="store_true", help="load and print, then stop")
+    parser.add_argument("--host", help="address to serve on (default 127.0.0.1)")
+    parser.add_argument("--port", type=serve.port_number, help="port (default 8000)")
     parser.set_defaults(handler=run)
 
 
@@ -46,9 +53,24 @@ def run(args: argparse.Namespace) -> int:
     provenance = backtests.sample_provenance()
     if args.json:
         render.print_json(summary(batch, provenance, seconds))
-    else:
-        show(batch, provenance, seconds)
-    return 0
+        return 0
+    show(batch, provenance, seconds)
+    load_sample()
+    if args.no_serve:
+        return 0
+    return serve.run(argparse.Namespace(host=args.host, port=args.port, log_level="warning"))
+
+
+def load_sample() -> None:
+    """Put the bundled sample into the store (again: nothing changes) and say so."""
+    began = time.perf_counter()
+    with market_store() as store:
+        loaded = market.load_sample(store)
+        where = f"{store.backend} at {store.location}"
+    render.console().print(
+        f"sample in the store ({where}): {loaded.pairs} pairs, {loaded.candles:,} candles, "
+        f"{loaded.inserted:,} new, in {time.perf_counter() - began:.1f} s"
+    )
 
 
 def ranked(batch: BatchResult) -> list[BacktestResult]:

@@ -26,7 +26,7 @@ def register(commands: Any, parent: argparse.ArgumentParser) -> None:
         "COINBT_DATABASE_URL and the cache named by COINBT_CACHE_URL.",
     )
     parser.add_argument("--host", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=_port, help="port to listen on (default 8000)")
+    parser.add_argument("--port", type=port_number, help="port to listen on (default 8000)")
     parser.add_argument("--log-level", default="info", choices=LOG_LEVELS, help="server log")
     parser.set_defaults(handler=run)
 
@@ -53,7 +53,8 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _port(text: str) -> int:
+def port_number(text: str) -> int:
+    """A TCP port from the command line (argparse type)."""
     try:
         port = int(text)
     except ValueError:

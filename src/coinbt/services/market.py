@@ -20,6 +20,7 @@ from coinbt.domain.interval import Interval
 from coinbt.domain.market import DashboardRow, IngestReport
 from coinbt.domain.timeutil import parse_end, parse_time
 from coinbt.errors import InputError
+from coinbt.services import backtests
 from coinbt.store.base import MarketStore
 
 Progress = Callable[[str, int], None]
@@ -113,6 +114,13 @@ def _flush(store: MarketStore, pending: list[Bars], summary: ImportSummary) -> N
         summary.reports.extend(store.ingest(pending))
         summary.files += len(pending)
         pending.clear()
+
+
+def load_sample(store: MarketStore) -> ImportSummary:
+    """Load the bundled real sample (daily candles of every pair, hourly of the largest) into
+    the store in one transaction; loading it again changes nothing."""
+    bars = [*backtests.sample_bars("1d"), *backtests.sample_bars("1h")]
+    return ImportSummary(reports=store.ingest(bars), files=0)
 
 
 def read_candle_file(path: Path, *, symbol: str | None, interval: str | None) -> Bars:
