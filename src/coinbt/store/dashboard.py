@@ -187,3 +187,40 @@ def _row(r: tuple[Any, ...]) -> DashboardRow:
         total_days=int(r[12]),
         last_updated=int(r[13]),
     )
+
+
+class SummaryCache:
+    """The dashboard rows of the last read, reused while no series changed.
+
+    Every change of candles gives its series a larger data version, so the number of series
+    and the sum of their versions together say whether any row can differ; that check is
+    one small query, and it sees what other processes wrote."""
+
+    def __init__(self) -> None:
+        self._token: tuple[Any, ...] | None = None
+        self._rows: list[DashboardRow] = []
+        self._quotes: dict[int, str] = {}
+
+    def rows(
+        self, session: Session, sort: str, descending: bool, limit: int | None, quote: str | None
+    ) -> list[DashboardRow]:
+        """Rows ordered by ``sort`` (a checked column name), undefined values last."""
+        token = tuple(session.rows("SELECT count(*), sum(data_version) FROM series")[0])
+        if token != self._token:
+            self._rows = read_rows(session, "symbol", False, None, None)
+            quotes = session.rows("SELECT id, quote FROM cryptocurrencies")
+            self._quotes = {int(cid): str(q) for cid, q in quotes}
+            self._token = token
+        chosen = self._rows
+        if quote:
+            chosen = [r for r in chosen if self._quotes.get(r.crypto_id) == quote.upper()]
+        ordered = _ordered(chosen, sort, descending)
+        return ordered if limit is None else ordered[:limit]
+
+
+def _ordered(rows: list[DashboardRow], sort: str, descending: bool) -> list[DashboardRow]:
+    # Rows come sorted by symbol; a stable sort keeps that order among equal values, as the
+    # SQL tie-breaker does.
+    known = [r for r in rows if getattr(r, sort) is not None]
+    unknown = [r for r in rows if getattr(r, sort) is None]
+    return sorted(known, key=lambda r: getattr(r, sort), reverse=descending) + unknown

@@ -116,3 +116,45 @@ def serving(pair: Pair, interval: Interval) -> SeriesInfo | None:
     """The series a read of ``interval`` is served from: the pair's own, else its rollup."""
     own = [s for s in pair.series if s.interval is interval]
     return min(own, key=lambda s: s.rollup) if own else None
+
+
+class PairIds:
+    """Symbol → id of the pairs seen so far. Pairs are never renamed or removed, so a
+    remembered id never goes stale; only unknown keys cost a query."""
+
+    def __init__(self) -> None:
+        self._by_symbol: dict[str, int] = {}
+        self._ids: set[int] = set()
+
+    def resolve(self, s: Session, keys: Sequence[PairKey]) -> list[int]:
+        """The ids of ``keys`` in order; :class:`NotFoundError` for the first unknown key."""
+        if any(self._lookup(k) is None for k in keys):
+            for cid, symbol in s.rows("SELECT id, symbol FROM cryptocurrencies"):
+                self._by_symbol[str(symbol)] = int(cid)
+                self._ids.add(int(cid))
+        out = []
+        for key in keys:
+            cid = self._lookup(key)
+            if cid is None:
+                find_pair(s, key)  # raises the one NotFoundError shape
+            else:
+                out.append(cid)
+        return out
+
+    def _lookup(self, key: PairKey) -> int | None:
+        if isinstance(key, int) or key.strip().isdigit():
+            return int(key) if int(key) in self._ids else None
+        return self._by_symbol.get(key.strip().upper())
+
+
+def versions_of(s: Session, ids: list[int], interval: Interval) -> dict[int, int]:
+    """The data version each pair's reads of ``interval`` are served from (0 when none):
+    its own series, else its rollup; one query."""
+    rows = s.rows(
+        "SELECT crypto_id, rollup, data_version FROM series WHERE interval = ? "
+        f"AND crypto_id IN ({placeholders(len(ids))})",
+        (interval.value, *ids),
+    )
+    own = {int(c): int(v) for c, rollup, v in rows if not rollup}
+    rolled = {int(c): int(v) for c, rollup, v in rows if rollup}
+    return {cid: own.get(cid, rolled.get(cid, 0)) for cid in ids}

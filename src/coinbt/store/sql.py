@@ -32,7 +32,15 @@ from coinbt.store.candles import (
     write_group,
 )
 from coinbt.store.driver import Driver, Session
-from coinbt.store.pairs import ensure_pairs, find_pair, find_pairs, list_pairs, serving
+from coinbt.store.pairs import (
+    PairIds,
+    ensure_pairs,
+    find_pair,
+    find_pairs,
+    list_pairs,
+    serving,
+    versions_of,
+)
 from coinbt.store.stats import count_gaps, delete_before, list_gaps
 
 
@@ -43,6 +51,8 @@ class SqlStore:
         self._db = driver
         self.backend = driver.backend
         self.location = driver.location
+        self._summary = dashboard.SummaryCache()
+        self._ids = PairIds()
 
     def migrate(self) -> list[str]:
         return [m.name for m in migrate.migrate(self._db)]
@@ -119,10 +129,8 @@ class SqlStore:
         return found.data_version if found else 0
 
     def data_versions(self, keys: Sequence[PairKey], interval: Interval | str) -> dict[int, int]:
-        ivl = Interval.parse(interval)
         with self._db.read() as s:
-            pairs = find_pairs(s, keys)
-        return {p.id: (v.data_version if (v := serving(p, ivl)) else 0) for p in pairs}
+            return versions_of(s, self._ids.resolve(s, keys), Interval.parse(interval))
 
     def gaps(self, key: PairKey, interval: Interval | str) -> list[Gap]:
         with self._db.read() as s:
@@ -181,7 +189,7 @@ class SqlStore:
                 field="sort",
             )
         with self._db.read() as s:
-            return dashboard.read_rows(s, sort, descending, limit, quote)
+            return self._summary.rows(s, sort, descending, limit, quote)
 
     def save_run(self, run: RunRecord) -> int:
         with self._db.write() as s:
