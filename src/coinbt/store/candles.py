@@ -248,10 +248,14 @@ def read_since(
             "start_time": np.array(list(starts.values()), dtype=np.int64),
         },
     )
-    cols = ", ".join(f"c.{c}" for c in ("crypto_id", *CANDLE_DTYPES))
+    cols = ", ".join(f"c.{c}" for c in CANDLE_DTYPES)
+    # A LATERAL subquery fenced by OFFSET 0 makes PostgreSQL walk the primary key once per
+    # pair: a plain join misjudges the `open_time >= start` selectivity and merges the whole
+    # table (and it would flatten an unfenced subquery into that same join).
     return session.arrays(
-        f"SELECT {cols} FROM {table} c JOIN staged_since s ON c.crypto_id = s.crypto_id "
-        "AND c.open_time >= s.start_time WHERE c.interval = ? ORDER BY c.crypto_id, c.open_time",
+        f"SELECT s.crypto_id, {cols} FROM staged_since s CROSS JOIN LATERAL (SELECT {cols} "
+        f"FROM {table} c WHERE c.crypto_id = s.crypto_id AND c.interval = ? "
+        "AND c.open_time >= s.start_time OFFSET 0) c ORDER BY s.crypto_id, c.open_time",
         (interval.value,),
         BATCH_DTYPES,
     )

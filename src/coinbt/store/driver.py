@@ -37,6 +37,9 @@ class Session(Protocol):
     def stage(self, table: str, columns: Columns) -> None:
         """Replace the temporary table ``table`` with ``columns`` (bulk, no per-row SQL)."""
 
+    def analyze(self, table: str) -> None:
+        """Bring the planner's statistics of ``table`` up to date (after a bulk change)."""
+
     def lock_pairs(self, crypto_ids: Sequence[int]) -> None:
         """Hold the given pairs until the transaction ends, so concurrent writes of one pair
         run one after the other (a no-op where writes are serialised anyway)."""

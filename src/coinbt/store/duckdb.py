@@ -49,6 +49,10 @@ class DuckDBSession:
             for name, column in zip(dtypes, raw.values(), strict=True)
         }
 
+    def analyze(self, table: str) -> None:
+        # DuckDB keeps its statistics current as it writes.
+        return
+
     def lock_pairs(self, crypto_ids: Sequence[int]) -> None:
         # This driver serialises writes in-process, and DuckDB allows one writing process.
         return

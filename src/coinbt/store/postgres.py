@@ -88,6 +88,12 @@ class PostgresSession:
             cur.copy(f"COPY {table} FROM STDIN (FORMAT BINARY)") as copy,
         ):
             copy.write(_encode(arrays))
+        self.analyze(table)
+
+    def analyze(self, table: str) -> None:
+        # Without statistics the planner scans whole tables to join a handful of staged rows
+        # with millions of candles (and autovacuum is minutes late after a bulk load).
+        self._conn.execute(f"ANALYZE {table}")
 
 
 def _literal_query(sql: str, params: Sequence[object]) -> pgsql.Composed:

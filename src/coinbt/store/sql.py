@@ -43,6 +43,9 @@ from coinbt.store.pairs import (
 )
 from coinbt.store.stats import count_gaps, delete_before, list_gaps
 
+_BULK_ROWS = 100_000
+"""A write at least this large refreshes the planner's statistics of the candles table."""
+
 
 class SqlStore:
     """A :class:`~coinbt.store.base.MarketStore` on a SQL database."""
@@ -86,6 +89,8 @@ class SqlStore:
             s.lock_pairs(list(ids.values()))
             written = _write_all(s, [(ids[b.symbol.upper()], b) for b in items])
             touched = sorted({w.crypto_id for w in written if w.version is not None})
+            if sum(w.inserted for w in written) >= _BULK_ROWS:
+                s.analyze("candles")
             if touched:
                 rollups.refresh(s, rollups.touches(written, all_series(s, touched)))
                 dashboard.refresh_dashboard(s, touched)
