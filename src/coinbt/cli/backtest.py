@@ -144,7 +144,7 @@ def metrics_table(metrics: dict[str, float | int]) -> Any:
     """Every metric with its label and unit."""
     table = render.table("metric", "value", right={"value"})
     for name, value in metrics.items():
-        table.add_row(render.METRIC_LABELS.get(name, name), render.metric(name, value))
+        table.add_row(report.METRIC_LABELS.get(name, name), render.metric(name, value))
     return table
 
 

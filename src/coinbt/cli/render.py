@@ -15,30 +15,6 @@ from rich.table import Table
 from coinbt.domain.timeutil import format_ms
 from coinbt.errors import CoinbtError
 
-METRIC_LABELS: dict[str, str] = {
-    "total_return_pct": "Total return",
-    "buy_hold_return_pct": "Buy & hold return",
-    "cagr_pct": "CAGR",
-    "volatility_pct": "Volatility (annual)",
-    "sharpe_ratio": "Sharpe ratio",
-    "sortino_ratio": "Sortino ratio",
-    "calmar_ratio": "Calmar ratio",
-    "max_drawdown_pct": "Max drawdown",
-    "max_drawdown_bars": "Max drawdown length (bars)",
-    "win_rate_pct": "Win rate",
-    "profit_factor": "Profit factor",
-    "expectancy_pct": "Expectancy per trade",
-    "num_trades": "Trades",
-    "exposure_pct": "Exposure",
-    "avg_trade_pct": "Average trade (geometric)",
-    "best_trade_pct": "Best trade",
-    "worst_trade_pct": "Worst trade",
-    "avg_trade_bars": "Average bars held",
-    "fees_paid": "Fees paid",
-    "final_equity": "Final equity",
-}
-
-
 PIPE_WIDTH = 120  # output to a file or a pipe is not wrapped at 80 columns
 
 

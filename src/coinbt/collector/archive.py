@@ -26,7 +26,7 @@ from pathlib import Path, PurePath, PurePosixPath
 import numpy as np
 import numpy.typing as npt
 
-from coinbt.collector.files import read_csv
+from coinbt.collector.files import is_number, parse_cells, read_csv
 from coinbt.domain.bars import Bars
 from coinbt.domain.interval import Interval
 from coinbt.domain.timeutil import format_ms
@@ -221,7 +221,7 @@ def _parse_member(label: str, name: str, text: str, interval: Interval) -> _Tabl
 
 def _is_header(line: str, label: str) -> bool:
     cells = [c.strip().lower() for c in line.split(",")]
-    if _is_number(cells[0]):
+    if is_number(cells[0]):
         return False
     if len(cells) == _WIDTH and cells[0] in _TIME_NAMES and cells[1:6] == [*ARCHIVE_COLUMNS[1:6]]:
         return True
@@ -255,26 +255,7 @@ def _parse_slowly(body: list[str], label: str, first: int) -> F64:
 
 
 def _parse_line(line: str, out: F64) -> str | None:
-    if not line.strip():
-        return "empty line"
-    cells = line.split(",")
-    if len(cells) != _WIDTH:
-        return f"wrong column count ({len(cells)}, expected {_WIDTH})"
-    for j, cell in enumerate(cells[:_USED]):
-        if not _is_number(cell):
-            return f"{ARCHIVE_COLUMNS[j]} is not a number ({cell.strip()!r})"
-        out[j] = float(cell)
-    return None
-
-
-def _is_number(text: str) -> bool:
-    if "_" in text:  # Python's float() takes 1_000, np.loadtxt does not
-        return False
-    try:
-        float(text)
-    except ValueError:
-        return False
-    return True
+    return parse_cells(line, ARCHIVE_COLUMNS, _WIDTH, out[:_USED])
 
 
 def _times_ms(values: F64, label: str, first: int) -> I64:

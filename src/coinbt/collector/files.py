@@ -135,7 +135,7 @@ def _check_header(lines: list[str], source: str) -> None:
     if not lines:
         raise DataFormatError(f"{source}: the file is empty", hint=expect)
     cells = [c.strip().lower() for c in lines[0].split(",")]
-    if _is_number(cells[0]):
+    if is_number(cells[0]):
         raise DataFormatError(f"{source}: line 1: missing header", hint=expect)
     if len(cells) != len(COLUMNS) or cells[0] not in _TIME_NAMES or cells[1:] != [*COLUMNS[1:]]:
         raise DataFormatError(f"{source}: line 1: unexpected header {lines[0]!r}", hint=expect)
@@ -165,19 +165,26 @@ def _parse_slowly(body: list[str], source: str) -> F64:
 
 
 def _parse_line(line: str, out: F64) -> str | None:
+    return parse_cells(line, COLUMNS, len(COLUMNS), out)
+
+
+def parse_cells(line: str, names: tuple[str, ...], width: int, out: F64) -> str | None:
+    """Fill ``out`` with the first ``len(out)`` numbers of a CSV line of ``width`` cells
+    named ``names``; what is wrong with the line, or ``None``."""
     if not line.strip():
         return "empty line"
     cells = line.split(",")
-    if len(cells) != len(COLUMNS):
-        return f"wrong column count ({len(cells)}, expected {len(COLUMNS)})"
-    for j, cell in enumerate(cells):
-        if not _is_number(cell):
-            return f"{COLUMNS[j]} is not a number ({cell.strip()!r})"
+    if len(cells) != width:
+        return f"wrong column count ({len(cells)}, expected {width})"
+    for j, cell in enumerate(cells[: len(out)]):
+        if not is_number(cell):
+            return f"{names[j]} is not a number ({cell.strip()!r})"
         out[j] = float(cell)
     return None
 
 
-def _is_number(text: str) -> bool:
+def is_number(text: str) -> bool:
+    """True when ``text`` is a number both ``float()`` and ``np.loadtxt`` read."""
     if "_" in text:  # Python's float() takes 1_000, np.loadtxt does not
         return False
     try:

@@ -15,6 +15,7 @@ from typing import Any, Protocol
 from coinbt.domain.bars import Bars, BarsBatch
 from coinbt.domain.interval import Interval
 from coinbt.domain.market import (
+    DASHBOARD_FIELDS,
     DashboardRow,
     Gap,
     IngestReport,
@@ -28,22 +29,7 @@ from coinbt.domain.market import (
 PairKey = int | str
 """A pair's integer id (the seed's crypto_id) or its symbol (``BTCUSDT``)."""
 
-DASHBOARD_SORTS: tuple[str, ...] = (
-    "symbol",
-    "crypto_id",
-    "current_price",
-    "change_24h_percent",
-    "high_7d",
-    "low_7d",
-    "volume_7d",
-    "high_30d",
-    "low_30d",
-    "volume_30d",
-    "all_time_high",
-    "all_time_low",
-    "total_days",
-    "last_updated",
-)
+DASHBOARD_SORTS: tuple[str, ...] = DASHBOARD_FIELDS
 """Columns the dashboard can be ordered by."""
 
 
