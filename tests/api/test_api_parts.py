@@ -8,11 +8,12 @@ from typing import Any
 import numpy as np
 import pytest
 
-from coinbt.api.compression import choose_encoding
+from coinbt.api.compression import CompressedBodies, choose_encoding, compress
 from coinbt.api.responses import JSONBody
 from coinbt.errors import InputError, NotFoundError
 from coinbt.services import runs
 from coinbt.services.jobs import BatchJob, JobRegistry
+from coinbt.services.rendered import RenderMemo
 from coinbt.services.telemetry import Histogram
 from conftest import load_real
 
@@ -142,3 +143,58 @@ def test_pair_keys(raw: int | str, key: int | str) -> None:
 def test_impossible_pair_keys_are_unknown_pairs(raw: int | str) -> None:
     with pytest.raises(NotFoundError):
         runs.pair_key(raw)
+
+
+def test_render_memo_answers_only_for_an_equal_source_and_stays_bounded() -> None:
+    memo = RenderMemo(max_entries=2, max_bytes=100)
+    rows = [("a", 1.0), ("b", 2.0)]
+    memo.put("k", rows, b"[1]")
+    assert memo.get("k", rows) == b"[1]"
+    assert memo.get("k", [("a", 1.0), ("b", 2.0)]) == b"[1]"  # equal, other objects
+    assert memo.get("k", [("a", 1.5), ("b", 2.0)]) is None  # changed: encode again
+    assert memo.get("other", rows) is None
+    memo.put("blob", b"x" * 40, b"y" * 40)  # bytes sources count towards the budget
+    memo.put("third", rows, b"z")
+    assert len(memo) == 2 and memo.get("k", rows) is None  # the least recently used went
+    memo.put("huge", rows, b"h" * 101)
+    assert memo.get("huge", rows) is None
+    assert memo.clear() == 2 and len(memo) == 0
+
+
+def test_compressed_bodies_are_remembered_by_content() -> None:
+    kept = CompressedBodies(max_entries=2, max_bytes=10_000, max_body=1_000)
+    body = b'{"a":' + b"1" * 600 + b"}"
+    packed = compress(body, "br")
+    kept.put("br", body, packed)
+    assert kept.get("br", bytes(bytearray(body))) == packed  # an equal body, another object
+    assert kept.get("gzip", body) is None
+    assert kept.get("br", body[:-1] + b"]") is None
+    kept.put("br", b"x" * 2_000, b"y")  # larger than one body may be: not kept
+    assert kept.get("br", b"x" * 2_000) is None and len(kept) == 1
+
+
+def test_a_cached_run_answer_is_what_encoding_the_outcome_gives(tmp_path: Any) -> None:
+    from coinbt.cache import open_cache
+    from coinbt.services.encoding import encode
+    from coinbt.store import open_store
+
+    store = open_store(f"duckdb:///{tmp_path}/memo.db")
+    cache = open_cache("memory://")
+    try:
+        store.ingest([load_real("SOLUSDT-1h.csv")])
+        spec = runs.prepare_spec("sma_cross", {"fast": 6, "slow": 30}, interval="1h")
+        memo = RenderMemo()
+        options = {"max_points": 40, "equity": True, "trades": False}
+        first = runs.answer(store, cache, "SOLUSDT", spec, memo=memo, **options)
+        assert len(memo) == 0  # a new result: nothing kept yet
+        second = runs.answer(store, cache, "SOLUSDT", spec, memo=memo, **options)
+        assert len(memo) == 1
+        third = runs.answer(store, cache, "SOLUSDT", spec, memo=memo, **options)
+        outcome = runs.run_one(store, cache, "SOLUSDT", spec)
+        assert second == third == encode(outcome.to_dict(max_points=40, trades=False))
+        assert first.replace(b'"cached":false', b'"cached":true', 1) == second
+        other = runs.answer(store, cache, "SOLUSDT", spec, memo=memo, max_points=10)
+        assert other != second and len(memo) == 2  # another shape, kept apart
+    finally:
+        cache.close()
+        store.close()

@@ -6,7 +6,7 @@ Random pair names almost never exist, so every other positive case is steered on
 fixture's pairs and a real strategy: the backtest and candle paths then run with generated
 dates, options and limits instead of stopping at a 404. The examples are bounded
 (``MAX_EXAMPLES`` per operation and generation mode, derandomised) to stay well under a
-minute."""
+minute. Collections the cases start go to the stand-in exchange, never to a real one."""
 
 from __future__ import annotations
 
@@ -30,6 +30,8 @@ from schemathesis.specs.openapi.checks import (
 
 from coinbt.api import create_app
 from coinbt.config import load_settings
+from support.collect_env import NOW
+from support.fake_binance import FakeBinance, make_pairs
 
 MAX_EXAMPLES = 25
 CHECKS = [
@@ -46,11 +48,19 @@ def schema(tmp_path: Path) -> Iterator[Any]:
     """The schema of an app over a seeded DuckDB file; schemathesis runs its lifespan."""
     url = f"duckdb:///{tmp_path}/schema.db"
     seed(url)
-    app = create_app(load_settings(database_url=url, cache_url="memory://", api_key=None))
-    try:
-        yield schemathesis.openapi.from_asgi("/api/openapi.json", app)
-    finally:
-        schemathesis_asgi.shutdown_lifespans()  # closes the store before tmp_path goes
+    with FakeBinance(make_pairs(2, now_ms=NOW, days=3), now_ms=NOW) as exchange:
+        settings = load_settings(
+            database_url=url,
+            cache_url="memory://",
+            api_key=None,
+            exchange_url=exchange.url,
+            collect_rate_limit=False,
+        )
+        app = create_app(settings)
+        try:
+            yield schemathesis.openapi.from_asgi("/api/openapi.json", app)
+        finally:
+            schemathesis_asgi.shutdown_lifespans()  # closes the store before tmp_path goes
 
 
 def steer(case: Any) -> None:
@@ -100,6 +110,8 @@ def test_no_server_errors_and_answers_fit_the_schema(schema: Any, mode: Generati
         except Unsatisfiable:  # nothing to make invalid: no parameters, no body
             assert mode is GenerationMode.NEGATIVE
     if mode is GenerationMode.POSITIVE:  # the steering reached the engine and the store
+        assert 202 in statuses["POST /api/crypto/collect"]
+        assert 200 in statuses["GET /api/crypto/{crypto}/gaps"]
         assert 200 in statuses["POST /api/crypto/backtest/run"]
         assert 200 in statuses["POST /api/crypto/backtest/batch"]
         assert 200 in statuses["GET /api/crypto/{crypto}/candles"]

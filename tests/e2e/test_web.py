@@ -125,12 +125,42 @@ def test_market_lists_every_pair_sorts_and_filters(page: Any, server: Server) ->
     newest = max(r["last_updated"] for r in rows)
     assert page.get_attribute("#market-meta", "data-newest") == str(newest)
     assert "data up to" in page.inner_text("#market-meta")
+    assert "last collected" not in page.inner_text("#market-meta")  # imported, not collected
     _check_movers(page, rows)
     shot(page, "market")
 
     page.fill("#market-filter", "btc")
     assert _market_symbols(page) == ["BTCUSDT"]
     assert_clean(page)
+
+
+def test_market_shows_when_the_data_was_last_collected(page: Any, server: Server) -> None:
+    finished = 1_717_245_000_000  # 2024-06-01 12:30 UTC
+    run = {"id": 7, "kind": "update", "status": "ok", "started_at": finished - 4_000,
+           "finished_at": finished, "duration_seconds": 4.0, "pairs": 263,
+           "candles_added": 263, "candles_revised": 0, "gaps": 0, "errors": 0}  # fmt: skip
+
+    def with_a_run(route: Any) -> None:  # the server's own health, plus a recorded run
+        answer = route.fetch()
+        route.fulfill(response=answer, json={**answer.json(), "last_ingest": run})
+
+    page.route("**/api/health", with_a_run)
+    page.goto(f"{server.url}/#market")
+    page.wait_for_selector("#market-meta[data-collected]")
+    text = page.inner_text("#market-meta")
+    assert "last collected 2024-06-01 12:30 UTC" in text and "ago, update)" in text
+    assert "data up to" in text  # the newest candle too
+    assert page.get_attribute("#market-meta", "data-collected") == str(finished)
+    shot(page, "market-collected")
+    assert_clean(page)
+
+
+def test_market_works_without_health(page: Any, server: Server) -> None:
+    page.route("**/api/health", lambda route: route.fulfill(status=503, json={}))
+    page.goto(f"{server.url}/#market")
+    page.wait_for_selector("#market-table tbody tr")
+    assert "data up to" in page.inner_text("#market-meta")
+    assert_clean(page, allow=r"status of 503")
 
 
 def _market_symbols(page: Any) -> list[str]:
@@ -195,15 +225,76 @@ def test_pair_chart_renders_its_candles(page: Any, server: Server) -> None:
 def test_pair_lists_the_gaps_in_its_data(page: Any, server: Server) -> None:
     # USDCUSDT-1h.csv lacks the candles of 2021-09-29 07:00 and 08:00 (the store agrees).
     page.goto(f"{server.url}/#pair/USDCUSDT")
-    page.click("#pair-interval button[data-interval='1h']")
+    with page.expect_response("**/api/crypto/USDCUSDT/gaps?interval=1h") as asked:
+        page.click("#pair-interval button[data-interval='1h']")
+    assert asked.value.ok
     page.wait_for_function("document.getElementById('pair-chart').dataset.candles == 2000")
     assert page.inner_text("#pair-gaps-meta").startswith("1 gap(s), 2 missing 1h candle(s)")
+    assert "in the stored history" in page.inner_text("#pair-gaps-meta")
+    assert page.get_attribute("#pair-gaps-meta", "data-source") == "store"
     assert (
         page.inner_text("#pair-gaps li") == "2021-09-29 07:00 .. 2021-09-29 08:00 UTC: 2 candle(s)"
     )
     shapes = page.evaluate("document.getElementById('pair-chart').layout.shapes.length")
     assert shapes == 1  # shaded on the chart too
     shot(page, "pair-gaps")
+    assert_clean(page)
+
+
+def test_pair_shows_known_outages_with_their_reason(page: Any, server: Server) -> None:
+    with server.api() as api:
+        real = api.get("/api/crypto/USDCUSDT/gaps", params={"interval": "1h"}).json()
+        times = [c["time"] for c in api.get("/api/crypto/USDCUSDT/candles?interval=1h").json()[
+            "candles"]]  # fmt: skip
+    (gap,) = real["gaps"]
+    assert (gap["missing"], gap["known"], gap["reason"]) == (2, False, None)
+    reason = "exchange outage: the exchange serves no candles here"
+    hour = 3_600_000
+    at = times[10] if times[10] < gap["start"] - 3 * hour else times[-10]  # on the chart
+    outage = {"start": at, "end": at + 2 * hour, "missing": 3, "known": True, "reason": reason}
+    recorded = {**real, "gaps": sorted([outage, gap], key=lambda g: g["start"])}
+    page.route(
+        "**/api/crypto/USDCUSDT/gaps?interval=1h", lambda route: route.fulfill(json=recorded)
+    )
+    page.goto(f"{server.url}/#pair/USDCUSDT")
+    page.click("#pair-interval button[data-interval='1h']")
+    page.wait_for_function("document.getElementById('pair-chart').dataset.candles == 2000")
+    meta = page.inner_text("#pair-gaps-meta")
+    assert meta.startswith("2 gap(s), 5 missing 1h candle(s)")
+    assert meta.endswith("1 known exchange outage(s)")
+    items = page.eval_on_selector_all(
+        "#pair-gaps li", "ls => ls.map(l => [l.className, l.innerText])"
+    )
+    unknown = ["", "2021-09-29 07:00 .. 2021-09-29 08:00 UTC: 2 candle(s)"]
+    assert unknown in items and len(items) == 2
+    (known,) = [text for kind, text in items if kind == "known"]
+    assert known.endswith(f"3 candle(s) (known: {reason})")
+    shapes = page.evaluate("document.getElementById('pair-chart').layout.shapes.length")
+    assert shapes == 2
+    shot(page, "pair-known-gaps")
+    assert_clean(page)
+
+
+def test_pair_falls_back_to_the_candles_when_the_gaps_route_fails(
+    page: Any, server: Server
+) -> None:
+    page.route("**/api/crypto/*/gaps?*", lambda route: route.fulfill(status=500, json={}))
+    page.goto(f"{server.url}/#pair/USDCUSDT")
+    page.click("#pair-interval button[data-interval='1h']")
+    page.wait_for_function("document.getElementById('pair-gaps-meta').dataset.source")
+    assert page.get_attribute("#pair-gaps-meta", "data-source") == "candles"
+    meta = page.inner_text("#pair-gaps-meta")
+    assert meta == "1 gap(s), 2 missing 1h candle(s) between the candles shown"
+    assert_clean(page, allow=r"status of 500")
+
+
+def test_rollup_intervals_find_their_gaps_in_the_candles(page: Any, server: Server) -> None:
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url) if "/gaps" in r.url else None)
+    page.goto(f"{server.url}/#pair/USDCUSDT")  # 1d: rollups of its hourly candles
+    page.wait_for_function("document.getElementById('pair-gaps-meta').dataset.source")
+    assert page.get_attribute("#pair-gaps-meta", "data-source") == "candles"
+    assert asked == []
     assert_clean(page)
 
 

@@ -9,19 +9,29 @@ caches in between keep the variants apart.
 Brotli runs at quality 4 and gzip at level 6: for JSON of a few hundred kilobytes that
 costs a few milliseconds and shrinks it five to ten times; Brotli's maximum quality would
 cost a hundred times more for a few percent.
+
+The hottest answers repeat byte for byte (the dashboard until the next ingest, a cached
+backtest asked again), so compressed bodies are remembered (:class:`CompressedBodies`): a
+body met again is sent as compressed the first time, for the cost of hashing it. Bodies
+of :data:`OFF_LOOP_SIZE` bytes or more are compressed on a worker thread, so that one
+large answer does not hold up every other request on the event loop.
 """
 
 from __future__ import annotations
 
 import gzip
+from collections import OrderedDict
 
 import brotli
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 MINIMUM_SIZE = 500
 BROTLI_QUALITY = 4
 GZIP_LEVEL = 6
+OFF_LOOP_SIZE = 256 * 1024
+"""Bodies this large are compressed on a worker thread (a few milliseconds and more)."""
 
 
 def choose_encoding(accept_encoding: str) -> str | None:
@@ -53,28 +63,85 @@ def compress(body: bytes, coding: str) -> bytes:
     return gzip.compress(body, compresslevel=GZIP_LEVEL, mtime=0)
 
 
+class CompressedBodies:
+    """Compressed bodies by coding and content, least recently used first out.
+
+    Bounded by entries, by bytes (originals and compressed), and by the size of one body
+    (larger ones are rare repeats). Used from the event loop only, so it takes no lock."""
+
+    def __init__(
+        self,
+        max_entries: int = 256,
+        max_bytes: int = 64 * 1024 * 1024,
+        max_body: int = 2 * 1024 * 1024,
+    ) -> None:
+        self.max_entries = max_entries
+        self.max_bytes = max_bytes
+        self.max_body = max_body
+        self._entries: OrderedDict[tuple[str, int, int], tuple[bytes, bytes]] = OrderedDict()
+        self._bytes = 0
+
+    def get(self, coding: str, body: bytes) -> bytes | None:
+        """``body`` compressed with ``coding``, if it was met before."""
+        if len(body) > self.max_body:
+            return None
+        key = (coding, len(body), hash(body))
+        entry = self._entries.get(key)
+        if entry is None or entry[0] != body:
+            return None
+        self._entries.move_to_end(key)
+        return entry[1]
+
+    def put(self, coding: str, body: bytes, packed: bytes) -> None:
+        """Remember ``packed``, ``body`` compressed with ``coding``."""
+        if len(body) > self.max_body:
+            return
+        key = (coding, len(body), hash(body))
+        old = self._entries.pop(key, None)
+        if old is not None:
+            self._bytes -= len(old[0]) + len(old[1])
+        self._entries[key] = (body, packed)
+        self._bytes += len(body) + len(packed)
+        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
+            _, (dropped, dropped_packed) = self._entries.popitem(last=False)
+            self._bytes -= len(dropped) + len(dropped_packed)
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
 class CompressionMiddleware:
     """ASGI middleware compressing whole response bodies (see the module docs)."""
 
-    def __init__(self, app: ASGIApp, minimum_size: int = MINIMUM_SIZE) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        minimum_size: int = MINIMUM_SIZE,
+        remembered: CompressedBodies | None = None,
+    ) -> None:
         self.app = app
         self.minimum_size = minimum_size
+        self.remembered = remembered if remembered is not None else CompressedBodies()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
         coding = choose_encoding(Headers(scope=scope).get("accept-encoding", ""))
-        await _Responder(send, coding, self.minimum_size).run(self.app, scope, receive)
+        responder = _Responder(send, coding, self.minimum_size, self.remembered)
+        await responder.run(self.app, scope, receive)
 
 
 class _Responder:
     """Holds back the response start until the first body part shows whether to compress."""
 
-    def __init__(self, send: Send, coding: str | None, minimum_size: int) -> None:
+    def __init__(
+        self, send: Send, coding: str | None, minimum_size: int, remembered: CompressedBodies
+    ) -> None:
         self.send = send
         self.coding = coding
         self.minimum_size = minimum_size
+        self.remembered = remembered
         self.start: Message | None = None
 
     async def run(self, app: ASGIApp, scope: Scope, receive: Receive) -> None:
@@ -93,12 +160,23 @@ class _Responder:
         body = message.get("body", b"")
         if self._worth_it(headers, body, more=message.get("more_body", False)):
             assert self.coding is not None
-            body = compress(body, self.coding)
+            body = await self._compressed(body, self.coding)
             headers["Content-Encoding"] = self.coding
             headers["Content-Length"] = str(len(body))
             message = {**message, "body": body}
         await self.send(start)
         await self.send(message)
+
+    async def _compressed(self, body: bytes, coding: str) -> bytes:
+        body = bytes(body)  # a no-op for bytes; hashable for the others
+        packed = self.remembered.get(coding, body)
+        if packed is None:
+            if len(body) >= OFF_LOOP_SIZE:
+                packed = await run_in_threadpool(compress, body, coding)
+            else:
+                packed = compress(body, coding)
+            self.remembered.put(coding, body, packed)
+        return packed
 
     def _worth_it(self, headers: MutableHeaders, body: bytes, *, more: bool) -> bool:
         return (

@@ -25,7 +25,11 @@ _KEY_HEADER = APIKeyHeader(name="X-API-Key", auto_error=False, description="COIN
 _BEARER = HTTPBearer(auto_error=False, description="COINBT_API_KEY as a bearer token")
 
 
-def get_services(request: Request) -> Services:
+# The dependencies are ``async def`` although they do not wait for anything: FastAPI runs a
+# plain ``def`` dependency on a worker thread, a hop that costs more than the function.
+
+
+async def get_services(request: Request) -> Services:
     """The services the app's lifespan built; 503 while it starts or stops."""
     services: Services | None = getattr(request.app.state, "services", None)
     if services is None:
@@ -33,7 +37,7 @@ def get_services(request: Request) -> Services:
     return services
 
 
-def get_settings(request: Request) -> Settings:
+async def get_settings(request: Request) -> Settings:
     """The settings the app was created with."""
     settings: Settings = request.app.state.settings
     return settings
@@ -52,7 +56,7 @@ def is_loopback(host: str) -> bool:
         return False
 
 
-def require_admin(
+async def require_admin(
     settings: Annotated[Settings, Depends(get_settings)],
     api_key: Annotated[str | None, Security(_KEY_HEADER)] = None,
     bearer: Annotated[HTTPAuthorizationCredentials | None, Security(_BEARER)] = None,

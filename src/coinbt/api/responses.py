@@ -1,20 +1,24 @@
-"""JSON responses written straight from the services' plain data.
+"""JSON responses written straight from the services' plain data, or from bytes they
+already encoded.
 
-Routes return :class:`JSONBody` themselves rather than letting FastAPI walk the data
-through its encoder and the response models: results carry tens of thousands of floats
-(equity curves), and the models exist to document the shapes, not to copy them.
+Routes return :class:`JSONBody` (or :class:`EncodedJSON` for a body the services encoded,
+off the event loop) rather than letting FastAPI walk the data through its encoder and the
+response models: results carry tens of thousands of floats (equity curves), and the models
+exist to document the shapes, not to copy them.
 
-JSON has no NaN or infinity. The services keep metrics finite, but should a non-finite
-float ever slip through it is written as ``null`` rather than failing the response.
+JSON has no NaN or infinity: a non-finite float is written as ``null``
+(:mod:`coinbt.services.encoding`).
 """
 
 from __future__ import annotations
 
-import json
-import math
 from typing import Any
 
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
+
+from coinbt.services.encoding import dumps, finite
+
+__all__ = ["EncodedJSON", "JSONBody", "dumps", "finite"]
 
 
 class JSONBody(JSONResponse):
@@ -24,24 +28,7 @@ class JSONBody(JSONResponse):
         return dumps(content).encode()
 
 
-def dumps(content: Any) -> str:
-    """Compact JSON text of ``content`` on one line, non-finite floats as ``null``."""
-    try:
-        return _dumps(content)
-    except ValueError:  # NaN or infinity somewhere: the rare, slow path
-        return _dumps(finite(content))
+class EncodedJSON(Response):
+    """An ``application/json`` body that is already encoded."""
 
-
-def finite(value: Any) -> Any:
-    """``value`` with every NaN or infinite float replaced by ``None``."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [finite(v) for v in value]
-    return value
-
-
-def _dumps(content: Any) -> str:
-    return json.dumps(content, ensure_ascii=False, allow_nan=False, separators=(",", ":"))
+    media_type = "application/json"

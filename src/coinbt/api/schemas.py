@@ -26,6 +26,7 @@ StrategyRef = (
 DateRef = Annotated[int, Field(ge=0, le=MAX_TIME_MS)] | Annotated[str, Field(max_length=40)]
 Values = dict[str, int | float | str]
 QUOTE_PATTERN = r"^[A-Za-z0-9]{1,16}$"
+COLLECT_SYMBOL_PATTERN = r"^[A-Za-z0-9._-]{1,40}(/[A-Za-z0-9._-]{1,20})?$"
 
 _SEED_BATCH: dict[str, Any] = {
     "strategy_id": 1,
@@ -102,6 +103,44 @@ class BatchBody(_Request):
     stream: bool = Field(False, description="answer with server-sent progress events")
 
 
+class CollectBody(BaseModel):
+    """Collect candles from the exchange now (``coinbt collect``)."""
+
+    model_config = ConfigDict(
+        extra="forbid",
+        json_schema_extra={
+            "examples": [
+                {"mode": "update"},
+                {"mode": "full", "symbols": ["BTCUSDT", "ETHUSDT"], "interval": "1h"},
+            ]
+        },
+    )
+
+    mode: Literal["update", "full"] = Field(
+        "update",
+        description="update: each pair from its last stored candle (and the holes in its "
+        "history); full: each pair from its first candle on the exchange",
+    )
+    symbols: list[Annotated[str, Field(pattern=COLLECT_SYMBOL_PATTERN)]] | None = Field(
+        None,
+        min_length=1,
+        max_length=5_000,
+        description="BTCUSDT or BTC/USDT; default: every active pair of the quote asset",
+    )
+    interval: IntervalName | None = Field(
+        None, description="default: the server's COINBT_COLLECT_INTERVALS (1h)"
+    )
+    quote: str | None = Field(
+        None,
+        pattern=QUOTE_PATTERN,
+        description="quote asset of the universe; default: COINBT_COLLECT_QUOTE (USDT)",
+    )
+    wait: bool = Field(
+        False,
+        description="when another collection runs, wait for it instead of answering 409",
+    )
+
+
 # -- responses (documentation) ----------------------------------------------------------------
 class ErrorDetail(BaseModel):
     code: str = Field(description="stable machine-readable code (not_found, invalid_input...)")
@@ -116,12 +155,85 @@ class ErrorResponse(BaseModel):
     error: ErrorDetail
 
 
+class IngestRunBrief(BaseModel):
+    """A collection (update, full) or import run: what it did."""
+
+    id: int | None
+    kind: str = Field(description="update, full, import...")
+    status: str = Field(description="ok, partial (some pairs failed) or failed (stopped)")
+    started_at: int = Field(description="UTC ms")
+    finished_at: int = Field(description="UTC ms")
+    duration_seconds: float
+    pairs: int
+    candles_added: int
+    candles_revised: int
+    gaps: int = Field(description="exchange outages found (recorded as known gaps)")
+    errors: int = Field(description="pairs that failed")
+
+
+class IngestRunOut(IngestRunBrief):
+    detail: dict[str, Any] = Field(
+        description="per-pair errors, known gaps, pages, store time, the failure..."
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok", "degraded", "down"]
     version: str
     engine_version: str
     store: dict[str, Any]
     cache: dict[str, Any]
+    last_ingest: IngestRunBrief | None = Field(
+        description="when the data was last collected: the latest recorded run, or null"
+    )
+
+
+class CollectProgress(BaseModel):
+    series_done: int = Field(description="pair-intervals finished")
+    series_total: int = Field(description="pair-intervals to fetch (0 until planned)")
+    candles_fetched: int
+
+
+class CollectJobOut(BaseModel):
+    """A collection this server started (from this API or its schedule)."""
+
+    id: str = Field(description="GET /api/crypto/collect/jobs/{id}")
+    source: Literal["api", "schedule"]
+    state: Literal["starting", "waiting", "running", "done", "failed"]
+    mode: str
+    symbols: list[str] | None
+    intervals: list[str]
+    quote: str
+    wait: bool
+    requested_at: int = Field(description="UTC ms")
+    started_at: int | None = Field(description="when it took the collection lock")
+    finished_at: int | None
+    progress: CollectProgress
+    run: IngestRunOut | None = Field(description="the recorded run, once it ended")
+    error: dict[str, Any] | None = Field(description="why it failed: {code, message, hint}")
+
+
+class CollectStatusOut(BaseModel):
+    running: bool = Field(description="this server runs a collection now")
+    active: list[CollectJobOut] = Field(description="its collections not ended yet")
+    last_run: IngestRunOut | None = Field(
+        description="the latest recorded run, by this server or another process"
+    )
+
+
+class GapOut(BaseModel):
+    start: int = Field(description="open time of the first missing candle, UTC ms")
+    end: int = Field(description="open time of the last missing candle, UTC ms")
+    missing: int = Field(description="missing candles")
+    known: bool = Field(description="an outage of the exchange itself (not refetchable)")
+    reason: str | None
+
+
+class GapsOut(BaseModel):
+    crypto_id: int
+    symbol: str
+    interval: str
+    gaps: list[GapOut] = Field(description="oldest first")
 
 
 class SeriesOut(BaseModel):

@@ -25,7 +25,7 @@ quote asset, or of the given symbols:
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import ExitStack, asynccontextmanager
 
 from coinbt.collector.exchange import ExchangeConfig
@@ -49,6 +49,12 @@ killed run loses little and memory stays low."""
 LOCK_NAME = "collect"
 """The store lock every collection holds (:meth:`~coinbt.store.base.MarketStore.exclusive`)."""
 
+Started = Callable[[], None]
+"""Called once the run holds the collection lock, before it asks the exchange anything."""
+Recorded = Callable[[IngestRun], None]
+"""Called with the run's saved record (ok, partial or failed) before the run returns or
+raises."""
+
 
 def collect(
     store: MarketStore,
@@ -62,6 +68,8 @@ def collect(
     now_ms: int | None = None,
     wait: bool = False,
     batch_candles: int = BATCH_CANDLES,
+    on_start: Started | None = None,
+    on_record: Recorded | None = None,
 ) -> IngestRun:
     """Run one collection now and return its record (with its id); blocks until done.
 
@@ -71,6 +79,10 @@ def collect(
     :class:`ConflictError`. Raises :class:`ExchangeBannedError` (after recording the run as
     failed) on a ban, :class:`InputError`/:class:`NotFoundError` on bad arguments. Not for
     use inside a running event loop: await :func:`collect_async` there.
+
+    ``on_start`` is called once the lock is held (a caller starting the run in the
+    background learns that it was not refused); ``on_record`` with the saved record, also
+    of a run that failed (whose exception carries no record).
     """
     return asyncio.run(
         collect_async(
@@ -84,6 +96,8 @@ def collect(
             now_ms=now_ms,
             wait=wait,
             batch_candles=batch_candles,
+            on_start=on_start,
+            on_record=on_record,
         )
     )
 
@@ -100,16 +114,31 @@ async def collect_async(
     now_ms: int | None = None,
     wait: bool = False,
     batch_candles: int = BATCH_CANDLES,
+    on_start: Started | None = None,
+    on_record: Recorded | None = None,
 ) -> IngestRun:
     """:func:`collect` for callers already in an event loop (store calls run in threads)."""
-    check_mode(mode)
-    wanted = _intervals(intervals)
-    chosen = _symbols(symbols)
+    chosen, wanted = check_request(mode, symbols, intervals)
     if batch_candles < 1:
         raise InputError("batch_candles must be at least 1", field="batch_candles")
     async with exclusive(store, wait=wait):
+        if on_start is not None:
+            on_start()
         run = CollectionRun(store, exchange_config, mode, progress, now_ms, batch_candles)
-        return await run.execute(chosen, quote.upper(), wanted)
+        try:
+            return await run.execute(chosen, quote.upper(), wanted)
+        finally:
+            if on_record is not None and run.record is not None:
+                on_record(run.record)
+
+
+def check_request(
+    mode: str, symbols: Sequence[str] | None, intervals: Sequence[str | Interval]
+) -> tuple[list[str] | None, list[Interval]]:
+    """The symbols (``None``: the quote asset's universe) and intervals of a collection
+    request, or :class:`InputError` naming what is wrong (before anything runs)."""
+    check_mode(mode)
+    return _symbols(symbols), _intervals(intervals)
 
 
 @asynccontextmanager
@@ -162,6 +191,9 @@ __all__ = [
     "OUTAGE_REASON",
     "PairProgress",
     "Progress",
+    "Recorded",
+    "Started",
+    "check_request",
     "collect",
     "collect_async",
     "exclusive",

@@ -97,6 +97,7 @@ class CollectionRun:
         self.done = 0
         self.started = _wall_ms()
         self.clock = time.perf_counter()
+        self.record: IngestRun | None = None  # once saved (or, failing that, built)
 
     async def execute(
         self, symbols: list[str] | None, quote: str, ivls: list[Interval]
@@ -277,12 +278,13 @@ class CollectionRun:
             run.errors, seconds,
         )  # fmt: skip
         try:
-            return replace(run, id=self.store.save_ingest_run(run))
+            self.record = replace(run, id=self.store.save_ingest_run(run))
         except CoinbtError as exc:
             if failure is None:
                 raise
             logger.error("collect: could not record the failed run: %s", exc)
-            return run
+            self.record = run
+        return self.record
 
     async def _store(self, call: Callable[..., T], *args: Any) -> T:
         """A blocking store call in a worker thread, timed."""

@@ -4,7 +4,7 @@ A request names a strategy (id or name), its parameters, execution options, an i
 and a time range; :func:`prepare_spec` checks all of it before anything is read, raising
 errors whose ``field`` names the bad input (``parameters.fast``, ``start_date``).
 
-:func:`run_one` answers a one-pair request:
+:func:`run_one` answers a one-pair request (and :func:`answer` with its JSON bytes):
 
 1. The pair is looked up and its data version read. The version is read *before* the
    candles: a concurrent ingest can then at worst cache newer candles under the older
@@ -51,6 +51,8 @@ from coinbt.errors import (
     ParameterError,
     UnknownStrategyError,
 )
+from coinbt.services.encoding import encode
+from coinbt.services.rendered import RenderMemo
 from coinbt.store.base import MarketStore, PairKey, RunRecord
 
 ENGINE_REVISION = 1
@@ -211,11 +213,62 @@ class RunOutcome:
 
 def run_one(store: MarketStore, cache: ResultCache, key: int | str, spec: RunSpec) -> RunOutcome:
     """Backtest ``spec`` on one pair, from the cache when it holds the answer."""
-    with _renamed("crypto_id"):
-        # One query names the pair's id and its data version: all a cache hit needs.
-        ((crypto_id, version),) = store.data_versions([pair_key(key)], spec.interval).items()
+    crypto_id, version = _versioned(store, key, spec)
     cache_key = spec.cache_key(crypto_id, version, kind="run")
-    hit = decode_run(cache.get(cache_key), spec)
+    return _outcome(store, cache, crypto_id, version, spec, cache_key, cache.get(cache_key))
+
+
+def answer(
+    store: MarketStore,
+    cache: ResultCache,
+    key: int | str,
+    spec: RunSpec,
+    *,
+    max_points: int | None = None,
+    equity: bool = True,
+    trades: bool = True,
+    memo: RenderMemo | None = None,
+) -> bytes:
+    """The one-pair run response (:meth:`RunOutcome.to_dict`) as JSON bytes.
+
+    A result found in the cache is encoded once per response shape and kept in ``memo``
+    beside the cached bytes it came from: asking again costs the data-version query and
+    the cache lookup, not decoding and encoding the result again. A new data version, a
+    purge or an evicted entry all change what the cache answers, so the kept body is then
+    not used."""
+    crypto_id, version = _versioned(store, key, spec)
+    cache_key = spec.cache_key(crypto_id, version, kind="run")
+    blob = cache.get(cache_key)
+    shape = ("run", cache_key.digest(), max_points, equity, trades)
+    if blob is not None and memo is not None:
+        body = memo.get(shape, blob)
+        if body is not None:
+            return body
+    outcome = _outcome(store, cache, crypto_id, version, spec, cache_key, blob)
+    body = encode(outcome.to_dict(max_points=max_points, equity=equity, trades=trades))
+    if outcome.cached and memo is not None:
+        memo.put(shape, blob, body)
+    return body
+
+
+def _versioned(store: MarketStore, key: int | str, spec: RunSpec) -> tuple[int, int]:
+    """The pair's id and data version (one query names both: all a cache hit needs)."""
+    with _renamed("crypto_id"):
+        ((crypto_id, version),) = store.data_versions([pair_key(key)], spec.interval).items()
+    return crypto_id, version
+
+
+def _outcome(
+    store: MarketStore,
+    cache: ResultCache,
+    crypto_id: int,
+    version: int,
+    spec: RunSpec,
+    cache_key: CacheKey,
+    blob: bytes | None,
+) -> RunOutcome:
+    """The cached result in ``blob`` or, when there is none, a new run (saved and cached)."""
+    hit = decode_run(blob, spec)
     if hit is not None:
         run_id, result, trades = hit
         return RunOutcome(run_id, True, crypto_id, version, spec, result, trades)

@@ -14,9 +14,10 @@ them: a scheduled update that finds a collection running is skipped (the next ho
 up), a scheduled full collection waits for it (it comes once a week). A job never runs twice
 at once and missed firings are coalesced into one.
 
-Use from the server::
+Use from the server (which passes its :class:`~coinbt.services.collect_jobs.CollectRunner`,
+so that scheduled runs show in its collection status and metrics)::
 
-    schedule = start_schedule(settings, store)   # None when the setting is off
+    schedule = start_schedule(settings, store, runner=runner)   # None when the setting is off
     ...
     if schedule is not None:
         schedule.stop()
@@ -24,6 +25,7 @@ Use from the server::
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from dataclasses import dataclass
 from typing import Any
@@ -37,6 +39,7 @@ from coinbt.config import Settings
 from coinbt.domain.market import IngestRun
 from coinbt.errors import CoinbtError, ConfigurationError, ConflictError
 from coinbt.services.collect import collect
+from coinbt.services.collect_jobs import CollectRequest, CollectRunner
 from coinbt.services.wiring import exchange_config as config_from_settings
 from coinbt.store.base import MarketStore
 
@@ -49,29 +52,40 @@ _MISFIRE_GRACE_S = {"update": 10 * 60, "full": 6 * 3600}  # run late rather than
 
 @dataclass
 class CollectJob:
-    """What one scheduled job runs: a collection of ``mode`` with the server's settings."""
+    """What one scheduled job runs: a collection of ``mode`` with the server's settings
+    (through ``runner`` when given, which then decides how the exchange is reached)."""
 
     store: MarketStore
     settings: Settings
     exchange: ExchangeConfig
     mode: str
+    runner: CollectRunner | None = None
 
     def __call__(self) -> IngestRun | None:
         """Run the collection now; its record, or ``None`` when skipped or failed (a failed
         run is recorded in the store and logged, never raised into the scheduler)."""
+        wait = self.mode == "full"
         try:
+            if self.runner is not None:
+                request = CollectRequest(
+                    self.mode, None, tuple(intervals(self.settings)),
+                    self.settings.collect_quote, wait,
+                )  # fmt: skip
+                return self.runner.run(request, source="schedule")
             return collect(
                 self.store,
                 self.exchange,
                 mode=self.mode,
                 quote=self.settings.collect_quote,
                 intervals=intervals(self.settings),
-                wait=self.mode == "full",
+                wait=wait,
             )
         except ConflictError:
             logger.info("scheduled %s skipped: another collection is running", self.mode)
         except CoinbtError as exc:
             logger.error("scheduled %s failed: %s", self.mode, exc)
+        except asyncio.CancelledError:
+            logger.warning("scheduled %s stopped: the server is stopping", self.mode)
         except Exception:
             logger.exception("scheduled %s failed unexpectedly", self.mode)
         return None
@@ -115,15 +129,28 @@ def cron_trigger(expression: str, *, setting: str = "cron") -> CronTrigger:
         ) from None
 
 
+def check_settings(settings: Settings) -> None:
+    """:class:`ConfigurationError` naming the first schedule setting that cannot work (a
+    cron, the exchange settings), before anything starts."""
+    cron_trigger(settings.collect_update_cron, setting="COINBT_COLLECT_UPDATE_CRON")
+    cron_trigger(settings.collect_full_cron, setting="COINBT_COLLECT_FULL_CRON")
+    config_from_settings(settings)
+
+
 def intervals(settings: Settings) -> list[str]:
     """The intervals COINBT_COLLECT_INTERVALS names (comma-separated)."""
     return [i.strip() for i in settings.collect_intervals.split(",") if i.strip()]
 
 
 def build_schedule(
-    settings: Settings, store: MarketStore, *, exchange: ExchangeConfig | None = None
+    settings: Settings,
+    store: MarketStore,
+    *,
+    exchange: ExchangeConfig | None = None,
+    runner: CollectRunner | None = None,
 ) -> CollectSchedule:
-    """The schedule with both jobs, not started (whatever ``collect_schedule`` says)."""
+    """The schedule with both jobs, not started (whatever ``collect_schedule`` says); with
+    ``runner`` the jobs run through it."""
     config = exchange if exchange is not None else config_from_settings(settings)
     scheduler = BackgroundScheduler(timezone="UTC")
     crons = {
@@ -132,7 +159,7 @@ def build_schedule(
     }
     for mode, (job_id, cron, setting) in crons.items():
         scheduler.add_job(
-            CollectJob(store, settings, config, mode),
+            CollectJob(store, settings, config, mode, runner),
             cron_trigger(cron, setting=setting),
             id=job_id,
             name=f"coinbt collect {mode}",
@@ -144,14 +171,18 @@ def build_schedule(
 
 
 def start_schedule(
-    settings: Settings, store: MarketStore, *, exchange: ExchangeConfig | None = None
+    settings: Settings,
+    store: MarketStore,
+    *,
+    exchange: ExchangeConfig | None = None,
+    runner: CollectRunner | None = None,
 ) -> CollectSchedule | None:
     """Start the collection schedule in background threads when ``collect_schedule`` is on;
     ``None`` (nothing started) when it is off. Stop it with :meth:`CollectSchedule.stop`
     before closing ``store``."""
     if not settings.collect_schedule:
         return None
-    schedule = build_schedule(settings, store, exchange=exchange)
+    schedule = build_schedule(settings, store, exchange=exchange, runner=runner)
     schedule.scheduler.start()
     for job in schedule.jobs().values():
         logger.info("scheduled %s: next at %s", job.name, job.next_run_time)
@@ -164,6 +195,7 @@ __all__ = [
     "CollectJob",
     "CollectSchedule",
     "build_schedule",
+    "check_settings",
     "cron_trigger",
     "intervals",
     "start_schedule",

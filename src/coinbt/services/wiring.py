@@ -7,7 +7,9 @@ from dataclasses import dataclass
 from coinbt.cache import CacheStats, ResultCache, open_cache
 from coinbt.collector.exchange import ExchangeConfig
 from coinbt.config import Settings
+from coinbt.services.collect_jobs import CollectRunner
 from coinbt.services.jobs import JobRegistry
+from coinbt.services.rendered import RenderMemo
 from coinbt.services.telemetry import Telemetry, timed
 from coinbt.store import SqlStore, open_store
 from coinbt.store.base import MarketStore
@@ -39,7 +41,8 @@ def open_result_cache(settings: Settings) -> ResultCache:
 @dataclass
 class Services:
     """What a long-running entry point (the API server) holds for its lifetime: the store
-    (every call timed), the result cache, the background batch jobs and the counters.
+    (every call timed), the result cache, the background batch jobs, the collections it
+    runs, the answers it keeps encoded and the counters.
 
     Build it with :func:`build_services`; :meth:`close` releases everything."""
 
@@ -48,13 +51,24 @@ class Services:
     cache: ResultCache
     jobs: JobRegistry
     telemetry: Telemetry
+    collector: CollectRunner
+    rendered: RenderMemo
+
+    def purge_cache(self) -> int:
+        """Make every cached result unreachable (and forget the answers encoded from
+        them); how many entries the cache dropped."""
+        self.rendered.clear()
+        return self.cache.purge()
 
     def close(self) -> None:
-        """Wait for running jobs, then close the cache and the store."""
+        """Stop running collections and wait for them and for running jobs, then close the
+        cache and the store."""
         try:
+            self.collector.close()
             self.jobs.close()
             self.cache.close()
         finally:
+            self.rendered.clear()
             self.store.close()
 
 
@@ -68,7 +82,9 @@ def build_services(settings: Settings) -> Services:
         store.close()
         raise
     jobs = JobRegistry(ttl_seconds=settings.batch_job_ttl_seconds)
-    return Services(settings, timed(store, telemetry), cache, jobs, telemetry)
+    measured = timed(store, telemetry)
+    collector = CollectRunner(measured, lambda: exchange_config(settings), telemetry)
+    return Services(settings, measured, cache, jobs, telemetry, collector, RenderMemo())
 
 
 def exchange_config(settings: Settings) -> ExchangeConfig:

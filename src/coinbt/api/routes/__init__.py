@@ -4,8 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from coinbt.api.routes import admin, backtests, market, system
+from coinbt.api.routes import admin, backtests, collect, market, system
 
-ROUTERS: tuple[APIRouter, ...] = (system.router, market.router, backtests.router, admin.router)
+ROUTERS: tuple[APIRouter, ...] = (
+    system.router,
+    collect.router,
+    market.router,
+    backtests.router,
+    admin.router,
+)
 
 __all__ = ["ROUTERS"]

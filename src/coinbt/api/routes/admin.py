@@ -39,5 +39,5 @@ async def refresh_dashboard(svc: ServicesDep) -> Response:
 )
 async def purge_cache(svc: ServicesDep) -> Response:
     """Make every cached result unreachable (new candles already do that for their pair)."""
-    purged = await run_in_threadpool(svc.cache.purge)
+    purged = await run_in_threadpool(svc.purge_cache)
     return JSONBody({"purged": purged, "backend": svc.cache.backend})

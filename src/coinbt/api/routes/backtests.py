@@ -10,7 +10,7 @@ from starlette.responses import Response
 
 from coinbt.api import sse
 from coinbt.api.deps import ServicesDep
-from coinbt.api.responses import JSONBody
+from coinbt.api.responses import EncodedJSON
 from coinbt.api.schemas import (
     MAX_ID,
     BatchBody,
@@ -21,6 +21,7 @@ from coinbt.api.schemas import (
     StoredRunOut,
 )
 from coinbt.services import batches, runs
+from coinbt.services.encoding import encode
 from coinbt.services.wiring import Services
 
 router = APIRouter(prefix="/api/crypto/backtest", tags=["backtests"])
@@ -37,14 +38,19 @@ async def run(body: RunBody, svc: ServicesDep) -> Response:
     """Backtest one pair: metrics, assumptions, trades, the equity curve (downsampled to
     ``max_points``), the id of the stored run and whether the result came from the cache."""
 
-    def work() -> dict[str, Any]:
-        spec = _spec(body)
-        outcome = runs.run_one(svc.store, svc.cache, body.crypto_id, spec)
-        return outcome.to_dict(
-            max_points=body.max_points, equity=body.include_equity, trades=body.include_trades
+    def work() -> bytes:
+        return runs.answer(
+            svc.store,
+            svc.cache,
+            body.crypto_id,
+            _spec(body),
+            max_points=body.max_points,
+            equity=body.include_equity,
+            trades=body.include_trades,
+            memo=svc.rendered,
         )
 
-    return JSONBody(await run_in_threadpool(work))
+    return EncodedJSON(await run_in_threadpool(work))
 
 
 @router.post(
@@ -64,8 +70,10 @@ async def batch(body: BatchBody, request: Request, svc: ServicesDep) -> Response
     if body.stream or sse.MEDIA_TYPE in request.headers.get("accept", ""):
         job = batches.start_batch_job(svc.jobs, svc.store, svc.cache, plan)
         return sse.stream(job)
-    report = await run_in_threadpool(batches.run_batch, svc.store, svc.cache, plan)
-    return JSONBody(report.to_dict())
+    report = await run_in_threadpool(
+        lambda: encode(batches.run_batch(svc.store, svc.cache, plan).to_dict())
+    )
+    return EncodedJSON(report)
 
 
 @router.get(
@@ -93,8 +101,10 @@ async def stored_run(
 ) -> Response:
     """A stored run: its spec, metrics, trades and equity curve (downsampled to
     ``max_points``)."""
-    body = await run_in_threadpool(runs.stored_run, svc.store, run_id, max_points=max_points)
-    return JSONBody(body)
+    body = await run_in_threadpool(
+        lambda: encode(runs.stored_run(svc.store, run_id, max_points=max_points))
+    )
+    return EncodedJSON(body)
 
 
 def _spec(body: RunBody | BatchBody) -> runs.RunSpec:

@@ -9,18 +9,20 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from coinbt.api.deps import ServicesDep
-from coinbt.api.responses import JSONBody
+from coinbt.api.responses import EncodedJSON, JSONBody
 from coinbt.api.schemas import (
     QUOTE_PATTERN,
     CandlesOut,
     DashboardRowOut,
     DateRef,
     ErrorResponse,
+    GapsOut,
     IntervalName,
     PairOut,
     StrategyOut,
 )
-from coinbt.services import catalog, market
+from coinbt.services import catalog
+from coinbt.services.encoding import encode
 
 router = APIRouter(prefix="/api/crypto", tags=["market"])
 
@@ -38,7 +40,9 @@ Limit = Annotated[int, Query(ge=1, le=10_000, description="at most this many row
 async def cryptocurrencies(svc: ServicesDep, quote: Quote = None) -> Response:
     """Every pair: id, symbol, base, quote, first and last candle, candle counts per
     interval (``series``) and in all."""
-    return JSONBody(await run_in_threadpool(catalog.list_pairs, svc.store, quote=quote))
+    return EncodedJSON(
+        await run_in_threadpool(lambda: encode(catalog.list_pairs(svc.store, quote=quote)))
+    )
 
 
 @router.get("/strategies", response_model=list[StrategyOut])
@@ -59,9 +63,24 @@ async def candles(
 ) -> Response:
     """A pair's candles in ``[start, end]``; 1d and 1w come from the rollups when the pair
     was collected hourly. An empty list when none fall in the range."""
-    body = await run_in_threadpool(
-        catalog.candles, svc.store, crypto, interval=interval, start=start, end=end
-    )
+
+    def work() -> bytes:  # encoded on the worker thread too: a year of 1h is 8,760 rows
+        return encode(catalog.candles(svc.store, crypto, interval=interval, start=start, end=end))
+
+    return EncodedJSON(await run_in_threadpool(work))
+
+
+@router.get("/{crypto}/gaps", response_model=GapsOut, responses=_ERRORS)
+async def gaps(
+    svc: ServicesDep,
+    crypto: Annotated[str, Path(max_length=40, description="pair id or symbol")],
+    interval: IntervalName = "1h",
+) -> Response:
+    """The runs of missing candles between a pair's stored candles of ``interval``, oldest
+    first, each with ``missing`` candles; ``known`` ones are outages of the exchange itself
+    (a collection asked for them and got none), with their ``reason``. Daily and weekly
+    rollups of hourly candles have no gaps of their own: ask for 1h."""
+    body = await run_in_threadpool(catalog.gaps, svc.store, crypto, interval=interval)
     return JSONBody(body)
 
 
@@ -76,26 +95,32 @@ async def dashboard(
     quote: Quote = None,
 ) -> Response:
     """The maintained market summary of every pair (the seed's dashboard view)."""
-    rows = await run_in_threadpool(
-        market.dashboard,
-        svc.store,
-        sort=sort,
-        descending=order == "desc",
-        limit=limit,
-        quote=quote,
+    body = await run_in_threadpool(
+        lambda: catalog.dashboard_json(
+            svc.store,
+            sort=sort,
+            descending=order == "desc",
+            limit=limit,
+            quote=quote,
+            memo=svc.rendered,
+        )
     )
-    return JSONBody(catalog.dashboard_rows(rows))
+    return EncodedJSON(body)
 
 
 @router.get("/dashboard/top-gainers", response_model=list[DashboardRowOut], responses=_ERRORS)
 async def top_gainers(svc: ServicesDep, limit: Limit = 10) -> Response:
     """The pairs with the largest 24 h change, largest first."""
-    rows = await run_in_threadpool(market.movers, svc.store, limit=limit)
-    return JSONBody(catalog.dashboard_rows(rows))
+    body = await run_in_threadpool(
+        lambda: catalog.movers_json(svc.store, limit=limit, memo=svc.rendered)
+    )
+    return EncodedJSON(body)
 
 
 @router.get("/dashboard/top-losers", response_model=list[DashboardRowOut], responses=_ERRORS)
 async def top_losers(svc: ServicesDep, limit: Limit = 10) -> Response:
     """The pairs with the smallest 24 h change, smallest first."""
-    rows = await run_in_threadpool(market.movers, svc.store, limit=limit, losers=True)
-    return JSONBody(catalog.dashboard_rows(rows))
+    body = await run_in_threadpool(
+        lambda: catalog.movers_json(svc.store, limit=limit, losers=True, memo=svc.rendered)
+    )
+    return EncodedJSON(body)

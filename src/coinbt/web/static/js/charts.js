@@ -66,9 +66,11 @@ export function candles(node, cols, title, gaps = [], step = 0) {
 }
 
 // A gap spans its missing bars; an outline keeps a gap of one bar visible on a long axis.
+// Known outages of the exchange (nothing to refetch) are grey, other gaps amber.
 function gapShape(gap, step) {
+  const [fill, line] = gap.known ? [GREY, "#6b7683"] : ["#f0b429", "#d99a00"];
   return { type: "rect", xref: "x", yref: "paper", x0: axisTime(gap.start - step / 2), x1: axisTime(gap.end + step / 2),
-    y0: 0, y1: 1, fillcolor: "#f0b429", opacity: 0.35, line: { width: 1, color: "#d99a00" } };
+    y0: 0, y1: 1, fillcolor: fill, opacity: 0.35, line: { width: 1, color: line } };
 }
 
 /** The strategy's equity against buy and hold of the same cash (on the candles' times). */

@@ -1,5 +1,5 @@
 // Market view: the dashboard summary of every pair, sortable and filterable, with the top
-// gainers and losers of the last 24 hours.
+// gainers and losers of the last 24 hours, and when the data was last collected.
 
 import * as api from "./api.js";
 import * as fmt from "./format.js";
@@ -40,16 +40,17 @@ export function init() {
 
 export async function show() {
   status("loading the market…");
-  const [rows, gainers, losers] = await Promise.all([
+  const [rows, gainers, losers, health] = await Promise.all([
     api.get("/crypto/dashboard", { sort: "symbol" }),
     api.get("/crypto/dashboard/top-gainers", { limit: MOVERS }),
     api.get("/crypto/dashboard/top-losers", { limit: MOVERS }),
+    api.get("/health").catch(() => null), // only for the collection time: never fatal
   ]);
   state.rows = rows;
   // In a falling market the "top gainers" may all be down: list only real gainers and losers.
   moverList("gainers", gainers.filter((row) => row.change_24h_percent > 0));
   moverList("losers", losers.filter((row) => row.change_24h_percent < 0));
-  meta();
+  meta(health && health.last_ingest);
   render();
   status(`${state.rows.length} pairs`);
 }
@@ -65,13 +66,21 @@ function moverList(id, rows) {
   document.getElementById(id).replaceChildren(...(items.length ? items : [el("li", { text: "—" })]));
 }
 
-// "When was the data last collected": the newest closed candle across pairs, and how long
-// ago that was (the API keeps no separate collection time in its summary).
-function meta() {
+// "When was the data last collected": the end of the latest recorded collection (or
+// import) run, from /api/health, and the newest closed candle across pairs (all there is
+// when no run was recorded, e.g. after a plain file import).
+function meta(lastRun) {
   const newest = Math.max(0, ...state.rows.map((row) => row.last_updated || 0));
   const parts = [`${state.rows.length} pairs`];
-  if (newest) parts.push(`data up to ${fmt.when(newest)} UTC (${fmt.age(Date.now() - newest)} ago)`);
   const node = document.getElementById("market-meta");
+  if (lastRun && lastRun.finished_at) {
+    const outcome = lastRun.status === "ok" ? lastRun.kind : `${lastRun.kind}, ${lastRun.status}`;
+    parts.push(`last collected ${fmt.when(lastRun.finished_at)} UTC (${fmt.age(Date.now() - lastRun.finished_at)} ago, ${outcome})`);
+    node.dataset.collected = String(lastRun.finished_at);
+  } else {
+    delete node.dataset.collected;
+  }
+  if (newest) parts.push(`data up to ${fmt.when(newest)} UTC (${fmt.age(Date.now() - newest)} ago)`);
   node.textContent = parts.join(" · ");
   node.dataset.newest = String(newest);
 }

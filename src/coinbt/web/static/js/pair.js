@@ -1,5 +1,7 @@
 // Pair view: one pair's candles with volume at 1h, 1d or 1w, its summary figures, and the
-// gaps in its data.
+// gaps in its data: as the store records them (GET /api/crypto/{pair}/gaps, with the known
+// outages of the exchange and their reason) for the intervals the pair is stored at, else
+// (daily and weekly rollups, or an older server) as found between the candles shown.
 
 import * as api from "./api.js";
 import * as charts from "./charts.js";
@@ -52,17 +54,39 @@ async function load() {
   status(`loading ${symbol} ${interval}…`);
   const pair = (await ctx.pairs()).find((p) => p.symbol === symbol);
   const start = interval === "1h" && pair && pair.last_candle ? pair.last_candle - HOURLY_WINDOW_MS : undefined;
-  const [body, rows] = await Promise.all([
+  const [body, rows, recorded] = await Promise.all([
     api.get(`/crypto/${encodeURIComponent(symbol)}/candles`, { interval, start }),
     api.get("/crypto/dashboard", { sort: "symbol" }),
+    storedGaps(pair, symbol, interval),
   ]);
   if (state.symbol !== symbol || state.interval !== interval) return; // a newer choice won
   const cols = api.candleColumns(body);
-  const gaps = body.gaps || findGaps(cols.time, INTERVAL_MS[interval]);
-  await drawChart(cols, symbol, interval, gaps);
+  const gaps = recorded || findGaps(cols.time, INTERVAL_MS[interval]);
+  await drawChart(cols, symbol, interval, shown(gaps, cols.time));
   summary(rows.find((row) => row.symbol === symbol), pair);
-  listGaps(gaps, Boolean(body.gaps), interval);
+  listGaps(gaps, Boolean(recorded), interval);
   status(`${symbol}: ${fmt.count(cols.time.length)} ${interval} candles`);
+}
+
+// The store's gaps of a series the pair has of its own; null (find them between the
+// candles instead) for a rollup, or when the route cannot answer.
+async function storedGaps(pair, symbol, interval) {
+  const stored = pair && pair.series.some((s) => s.interval === interval && !s.rollup);
+  if (!stored) return null;
+  try {
+    const body = await api.get(`/crypto/${encodeURIComponent(symbol)}/gaps`, { interval });
+    return Array.isArray(body && body.gaps) ? body.gaps : null;
+  } catch {
+    return null;
+  }
+}
+
+// The gaps within the candles on the chart (the list also names older ones).
+function shown(gaps, times) {
+  if (!times.length) return [];
+  const first = times[0];
+  const last = times[times.length - 1];
+  return gaps.filter((g) => g.end >= first && g.start <= last);
 }
 
 function markInterval(interval) {
@@ -107,13 +131,18 @@ function summary(row, pair) {
   document.getElementById("pair-summary").replaceChildren(...items);
 }
 
-function listGaps(gaps, fromApi, interval) {
+function listGaps(gaps, fromStore, interval) {
   const total = gaps.reduce((sum, g) => sum + (g.missing ?? 0), 0);
-  const source = fromApi ? "as recorded by the store" : "between the candles shown";
-  document.getElementById("pair-gaps-meta").textContent = gaps.length
-    ? `${gaps.length} gap(s), ${fmt.count(total)} missing ${interval} candle(s) ${source}`
+  const known = gaps.filter((g) => g.known).length;
+  const source = fromStore ? "in the stored history" : "between the candles shown";
+  const outages = known ? `; ${known} known exchange outage(s)` : "";
+  const meta = document.getElementById("pair-gaps-meta");
+  meta.textContent = gaps.length
+    ? `${gaps.length} gap(s), ${fmt.count(total)} missing ${interval} candle(s) ${source}${outages}`
     : `no gaps ${source}`;
-  const items = gaps.slice(-MAX_GAPS_LISTED).reverse().map((g) => el("li", {},
-    `${fmt.when(g.start)} .. ${fmt.when(g.end)} UTC: ${fmt.count(g.missing)} candle(s)` + (g.known ? ` (known: ${g.reason})` : "")));
+  meta.dataset.source = fromStore ? "store" : "candles";
+  const items = gaps.slice(-MAX_GAPS_LISTED).reverse().map((g) => el("li", { class: g.known ? "known" : null },
+    `${fmt.when(g.start)} .. ${fmt.when(g.end)} UTC: ${fmt.count(g.missing)} candle(s)`,
+    g.known ? el("span", { class: "reason" }, ` (known: ${g.reason || "exchange outage"})`) : null));
   document.getElementById("pair-gaps").replaceChildren(...items);
 }
