@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from coinbt.engine import indicators
+from coinbt.engine import indicators, plan
 from coinbt.engine._types import F64, I64
 
 
@@ -69,3 +69,21 @@ class Features:
 
     def constant(self, value: float) -> F64:
         return self._get(("const", value), lambda: np.full(len(self.close), float(value)))
+
+    def lower_band(self, w: int, width: float) -> F64:
+        return self._get(("lower", w, width), lambda: self.sma(w) - width * self.std(w))
+
+    def column(self, col: plan.Column) -> F64:
+        """The column ``col`` describes (kinds: ``plan.K_*``), memoised."""
+        w = col.windows
+        makers: dict[int, Callable[[], F64]] = {
+            plan.K_CLOSE: lambda: self.close,
+            plan.K_SMA: lambda: self.sma(w[0]),
+            plan.K_EMA: lambda: self.ema(w[0]),
+            plan.K_RSI: lambda: self.rsi(w[0]),
+            plan.K_CONST: lambda: self.constant(col.value),
+            plan.K_LOWER_BAND: lambda: self.lower_band(w[0], col.value),
+            plan.K_MACD: lambda: self.macd(w[0], w[1]),
+            plan.K_MACD_SIGNAL: lambda: self.macd_signal(w[0], w[1], w[2]),
+        }
+        return makers[col.kind]()

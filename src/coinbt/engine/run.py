@@ -14,13 +14,14 @@ from coinbt.domain.bars import Bars, BarsBatch
 from coinbt.domain.execution import Direction, ExecutionConfig, Fill
 from coinbt.domain.results import BacktestResult, BatchResult, SweepResult, metrics_dict
 from coinbt.domain.trades import TRADE_DTYPE, TradeArray
+from coinbt.engine import plan
 from coinbt.engine import simulate as sim
 from coinbt.engine._types import F64, I8, I64
 from coinbt.engine.features import Features
-from coinbt.engine.stats import metrics_batch
+from coinbt.engine.stats import N_METRICS, metrics_batch
 from coinbt.engine.strategies import StrategyDef, get_strategy
 from coinbt.engine.strategies.base import ParamValue
-from coinbt.engine.sweeping import simulate_metrics
+from coinbt.engine.sweeping import simulate_metrics, sweep_rules
 from coinbt.errors import ParameterError
 
 BarsLike = Bars | BarsBatch | Sequence[Bars]
@@ -103,7 +104,33 @@ def sweep(
     batch = as_batch(bars)
     spec, _, cfg = _prepare(strategy, None, config, options)
     combos = _combinations(spec, grid)
-    values = np.zeros((len(batch), len(combos), 20))
+    if spec.crosses is not None:
+        values = _sweep_fused(batch, spec, combos, cfg)
+    else:
+        values = _sweep_memoised(batch, spec, combos, cfg)
+    return SweepResult(spec.name, batch.symbols, tuple(combos), cfg, values)
+
+
+def _sweep_fused(
+    batch: BarsBatch, spec: StrategyDef, combos: list[dict[str, ParamValue]], cfg: ExecutionConfig
+) -> F64:
+    # Strategies declared as crosses: one pass per pair over every combination, each
+    # distinct indicator column computed once per pair (sweeping.sweep_rules).
+    assert spec.crosses is not None
+    table = plan.encode([spec.crosses(combo) for combo in combos])
+    amounts = np.array([_amount(spec, combo) for combo in combos], dtype=np.float64)
+    opts = _fill_options(cfg, 0.0)[:-1]
+    return sweep_rules(
+        batch.open, batch.high, batch.low, batch.close, batch.offsets,
+        table.kinds, table.params, table.values, table.rules, amounts, opts, batch.interval.days,
+    )  # fmt: skip
+
+
+def _sweep_memoised(
+    batch: BarsBatch, spec: StrategyDef, combos: list[dict[str, ParamValue]], cfg: ExecutionConfig
+) -> F64:
+    # Any other strategy: whole-batch signals per combination from memoised indicators.
+    values = np.zeros((len(batch), len(combos), N_METRICS))
     for lo, hi in _chunks(batch.offsets):
         part = _sub_batch(batch, lo, hi)
         features = _features(part, reuse=len(combos) > 1)
@@ -113,7 +140,7 @@ def sweep(
                 part.open, part.high, part.low, part.close, sig, part.offsets,
                 *_fill_options(cfg, _amount(spec, combo)), part.interval.days,
             )  # fmt: skip
-    return SweepResult(spec.name, batch.symbols, tuple(combos), cfg, values)
+    return values
 
 
 @contextmanager

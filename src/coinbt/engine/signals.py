@@ -23,20 +23,27 @@ def gt(a: float, b: float) -> bool:
 
 @njit(cache=True, inline="always", error_model="numpy")
 def _side(a: float, b: float) -> int:
-    # 1: a above b, -1: below, 0: equal within tolerance, 2: undefined (NaN).
-    if np.isnan(a) or np.isnan(b):
-        return 2
-    if gt(a, b):
-        return 1
-    if gt(b, a):
-        return -1
-    return 0
+    # 1: a above b, -1: below, 0: equal within tolerance, 2: undefined (NaN). Branch-free
+    # form of gt(a, b) / gt(b, a): b - a is exactly -(a - b) in IEEE arithmetic, and the
+    # two tests cannot both hold (the tolerance is never negative).
+    d = a - b
+    tol = REL_TOL * max(abs(a), abs(b))
+    side = int(d > tol) - int(-d > tol)
+    return 2 if (np.isnan(a) or np.isnan(b)) else side
 
 
 @njit(cache=True, error_model="numpy")
 def _cross_segment(a: F64, b: F64, out: I8, lo: int, hi: int, up: int, down: int) -> None:
-    prev = 2
-    for t in range(lo, hi):
+    cross_rows(a[lo:hi], b[lo:hi], out[lo:hi], up, down, 2)
+
+
+@njit(cache=True, error_model="numpy")
+def cross_rows(a: F64, b: F64, out: I8, up: int, down: int, prev: int) -> int:
+    """Write the crosses of ``a`` over ``b`` into ``out`` given the side ``prev`` before
+    the first row (2: undefined); returns the side after the last row, so a column can
+    be processed in consecutive pieces."""
+    # Views from row 0: the compiler then drops numba's negative-index checks.
+    for t in range(len(a)):
         now = _side(a[t], b[t])
         if prev != 2 and now != prev:
             if now == 1 and up != 0:
@@ -44,6 +51,7 @@ def _cross_segment(a: F64, b: F64, out: I8, lo: int, hi: int, up: int, down: int
             elif now == -1 and down != 0:
                 out[t] = down
         prev = now
+    return prev
 
 
 @njit(cache=True, parallel=True, error_model="numpy")

@@ -12,8 +12,10 @@ import numpy as np
 from numba import njit, prange
 
 from coinbt.engine._types import F64, I8, I64
+from coinbt.engine.signals import cross_rows
 from coinbt.engine.simulate import TRADE_COLS, simulate_segment
 from coinbt.engine.stats import N_METRICS, metrics_row
+from coinbt.engine.sweep_columns import pair_columns
 
 
 @njit(cache=True, parallel=True, error_model="numpy")
@@ -52,4 +54,99 @@ def simulate_metrics(
             cash0, fee, slip, longshort, fill_close, sl, tp, ts, amount, equity, trades,
         )  # fmt: skip
         metrics_row(equity, c[lo:hi], trades, k, exposed, cash0, bar_days, out[s])
+    return out
+
+
+# Rule columns: a signal is one or two crosses of table columns. The second cross writes
+# over the first where it fires (how Bollinger and RSI let exits win over entries).
+R_A, R_B, R_UP, R_DOWN, R_A2, R_B2, R_UP2, R_DOWN2 = range(8)  # plan.encode writes them
+
+# A pair's columns are too big for the L2 cache (20 windows x 8,760 bars = 1.4 MB), so
+# signals are built a tile of bars at a time for a block of combinations: each tile of
+# every column is read from L3 once per block instead of once per combination.
+_TILE_BARS = 1024
+_COMBO_BLOCK = 64
+
+FillOptions = tuple[float, float, float, bool, bool, float, float, float]
+
+
+@njit(cache=True, error_model="numpy")
+def _block_signals(cols: F64, rules: I64, sig: I8) -> None:
+    # sig[k] = the signal of combination rules[k]: signals.crosses on the pair's rows.
+    n = sig.shape[1]
+    sig[:] = 0
+    prev = np.full((len(rules), 2), 2)
+    for a in range(0, n, _TILE_BARS):
+        b = min(n, a + _TILE_BARS)
+        for k in range(len(rules)):
+            r = rules[k]
+            prev[k, 0] = cross_rows(
+                cols[r[R_A], a:b], cols[r[R_B], a:b], sig[k, a:b], r[R_UP], r[R_DOWN], prev[k, 0]
+            )
+            if r[R_A2] >= 0:
+                prev[k, 1] = cross_rows(
+                    cols[r[R_A2], a:b], cols[r[R_B2], a:b], sig[k, a:b], r[R_UP2], r[R_DOWN2],
+                    prev[k, 1],
+                )  # fmt: skip
+
+
+@njit(cache=True, error_model="numpy")
+def _sweep_pair(
+    o: F64,
+    h: F64,
+    lo_: F64,
+    c: F64,
+    cols: F64,
+    rules: I64,
+    amounts: F64,
+    opts: FillOptions,
+    bar_days: float,
+    out: F64,
+) -> None:
+    # Every combination on one pair while its candles are in cache.
+    cash0, fee, slip, longshort, fill_close, sl, tp, ts = opts
+    n = len(c)
+    sig = np.empty((min(len(rules), _COMBO_BLOCK), n), dtype=np.int8)
+    equity = np.empty(n)
+    # A trade needs a signal event, and there is at most one per bar.
+    trades = np.empty((n + 1, TRADE_COLS))
+    for first in range(0, len(rules), _COMBO_BLOCK):
+        last = min(len(rules), first + _COMBO_BLOCK)
+        _block_signals(cols, rules[first:last], sig[: last - first])
+        for k in range(first, last):
+            nt, exposed = simulate_segment(
+                o, h, lo_, c, sig[k - first], 0, n,
+                cash0, fee, slip, longshort, fill_close, sl, tp, ts, amounts[k], equity, trades,
+            )  # fmt: skip
+            metrics_row(equity, c, trades, nt, exposed, cash0, bar_days, out[k])
+
+
+@njit(cache=True, parallel=True, error_model="numpy")
+def sweep_rules(
+    o: F64,
+    h: F64,
+    lo_: F64,
+    c: F64,
+    offsets: I64,
+    kinds: I64,
+    params: I64,
+    values: F64,
+    rules: I64,
+    amounts: F64,
+    opts: FillOptions,
+    bar_days: float,
+) -> F64:
+    """Metrics of every (pair, combination): a (pairs, combinations, N_METRICS) array.
+
+    Pair-major: each pair computes the column table (``sweep_columns.pair_columns``) once,
+    then runs every combination (one row of ``rules`` and ``amounts``) from those columns
+    with the same fill loop and metrics as a full run.
+    """
+    m = len(offsets) - 1
+    out = np.zeros((m, len(rules), N_METRICS))
+    for s in prange(m):
+        lo, hi = offsets[s], offsets[s + 1]
+        cols = pair_columns(c[lo:hi], kinds, params, values)
+        _sweep_pair(o[lo:hi], h[lo:hi], lo_[lo:hi], c[lo:hi], cols, rules, amounts, opts,
+                    bar_days, out[s])  # fmt: skip
     return out

@@ -9,6 +9,7 @@ from typing import Any, Literal
 
 from coinbt.engine._types import I8
 from coinbt.engine.features import Features
+from coinbt.engine.plan import Cross, cross_signals
 from coinbt.errors import ParameterError
 
 ParamValue = int | float
@@ -57,6 +58,7 @@ class Param:
 
 SignalFn = Callable[[Features, Mapping[str, ParamValue]], I8]
 CheckFn = Callable[[Mapping[str, ParamValue]], str | None]
+CrossFn = Callable[[Mapping[str, ParamValue]], tuple[Cross, ...]]
 
 
 @dataclass(frozen=True)
@@ -64,7 +66,9 @@ class StrategyDef:
     """A built-in strategy: stable ``id`` and ``name``, parameters, and its signal function.
 
     ``order_amount`` names the parameter holding a fixed buy amount (DCA); strategies
-    without it go all-in on each entry.
+    without it go all-in on each entry. ``crosses``, when set, gives the signal as one or
+    two crosses of indicator columns (``coinbt.engine.plan``), equal to ``signals``: sweeps
+    then run the fused pair-by-pair kernel.
     """
 
     id: int
@@ -74,6 +78,7 @@ class StrategyDef:
     signals: SignalFn = field(repr=False)
     check: CheckFn | None = field(default=None, repr=False)
     order_amount: str | None = None
+    crosses: CrossFn | None = field(default=None, repr=False)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -107,6 +112,15 @@ class StrategyDef:
             "description": self.description,
             "parameters": [p.to_dict() for p in self.params],
         }
+
+
+def cross_signals_of(crosses: CrossFn) -> SignalFn:
+    """A signal function that evaluates ``crosses`` over memoised columns."""
+
+    def signals(f: Features, p: Mapping[str, ParamValue]) -> I8:
+        return cross_signals(f, crosses(p))
+
+    return signals
 
 
 def fast_below_slow(values: Mapping[str, ParamValue]) -> str | None:

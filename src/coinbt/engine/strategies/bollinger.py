@@ -4,20 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from coinbt.engine import signals
-from coinbt.engine._types import I8
-from coinbt.engine.features import Features
-from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef
+from coinbt.engine import plan
+from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef, cross_signals_of
 
 
-def _signals(f: Features, p: Mapping[str, ParamValue]) -> I8:
+def _crosses(p: Mapping[str, ParamValue]) -> tuple[plan.Cross, ...]:
     w = int(p["period"])
-    middle = f.sma(w)
-    lower = middle - float(p["std_dev"]) * f.std(w)
-    out = signals.crosses(f.close, lower, f.offsets, up=0, down=1)
-    exits = signals.crosses(f.close, middle, f.offsets, up=-1, down=0)
-    out[exits != 0] = -1
-    return out
+    # Entry: close crosses below the lower band; exit: above the middle (wins on one bar).
+    return (
+        plan.Cross(plan.CLOSE, plan.lower_band(w, float(p["std_dev"])), up=0, down=1),
+        plan.Cross(plan.CLOSE, plan.sma(w), up=-1, down=0),
+    )
 
 
 STRATEGY = StrategyDef(
@@ -28,5 +25,6 @@ STRATEGY = StrategyDef(
         Param("period", 20, 2, 500, description="band window, bars"),
         Param("std_dev", 2.0, 0.1, 5.0, kind="float", description="band width, std devs"),
     ),
-    signals=_signals,
+    signals=cross_signals_of(_crosses),
+    crosses=_crosses,
 )

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from coinbt.engine import signals
-from coinbt.engine._types import I8
-from coinbt.engine.features import Features
-from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef, fast_below_slow
+from coinbt.engine import plan
+from coinbt.engine.strategies.base import (
+    Param,
+    ParamValue,
+    StrategyDef,
+    cross_signals_of,
+    fast_below_slow,
+)
 
 
-def _signals(f: Features, p: Mapping[str, ParamValue]) -> I8:
+def _crosses(p: Mapping[str, ParamValue]) -> tuple[plan.Cross, ...]:
     fast, slow, sig = int(p["fast"]), int(p["slow"]), int(p["signal"])
-    return signals.crosses(f.macd(fast, slow), f.macd_signal(fast, slow, sig), f.offsets)
+    return (plan.Cross(plan.macd(fast, slow), plan.macd_signal(fast, slow, sig)),)
 
 
 STRATEGY = StrategyDef(
@@ -24,6 +28,7 @@ STRATEGY = StrategyDef(
         Param("slow", 26, 3, 500, description="slow EMA span, bars"),
         Param("signal", 9, 2, 200, description="signal line EMA span, bars"),
     ),
-    signals=_signals,
+    signals=cross_signals_of(_crosses),
     check=fast_below_slow,
+    crosses=_crosses,
 )

@@ -4,19 +4,17 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from coinbt.engine import signals
-from coinbt.engine._types import I8
-from coinbt.engine.features import Features
-from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef
+from coinbt.engine import plan
+from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef, cross_signals_of
 
 
-def _signals(f: Features, p: Mapping[str, ParamValue]) -> I8:
-    rsi = f.rsi(int(p["period"]))
-    # Entry: RSI crosses below `lower`; exit: RSI crosses above `upper`.
-    out = signals.crosses(rsi, f.constant(float(p["lower"])), f.offsets, up=0, down=1)
-    exits = signals.crosses(rsi, f.constant(float(p["upper"])), f.offsets, up=-1, down=0)
-    out[exits != 0] = -1
-    return out
+def _crosses(p: Mapping[str, ParamValue]) -> tuple[plan.Cross, ...]:
+    line = plan.rsi(int(p["period"]))
+    # Entry: RSI crosses below `lower`; exit: RSI crosses above `upper` (wins on one bar).
+    return (
+        plan.Cross(line, plan.const(float(p["lower"])), up=0, down=1),
+        plan.Cross(line, plan.const(float(p["upper"])), up=-1, down=0),
+    )
 
 
 STRATEGY = StrategyDef(
@@ -28,5 +26,6 @@ STRATEGY = StrategyDef(
         Param("lower", 30, 1, 49, kind="float", description="oversold level"),
         Param("upper", 70, 51, 99, kind="float", description="overbought level"),
     ),
-    signals=_signals,
+    signals=cross_signals_of(_crosses),
+    crosses=_crosses,
 )

@@ -4,17 +4,20 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from coinbt.engine import fused, signals
+from coinbt.engine import fused, plan
 from coinbt.engine._types import I8
 from coinbt.engine.features import Features
 from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef, fast_below_slow
 
 
+def _crosses(p: Mapping[str, ParamValue]) -> tuple[plan.Cross, ...]:
+    return (plan.Cross(plan.sma(int(p["fast"])), plan.sma(int(p["slow"]))),)
+
+
 def _signals(f: Features, p: Mapping[str, ParamValue]) -> I8:
-    fast, slow = int(p["fast"]), int(p["slow"])
     if f.reuse:
-        return signals.crosses(f.sma(fast), f.sma(slow), f.offsets)
-    return fused.sma_cross(f.close, f.offsets, fast, slow)
+        return plan.cross_signals(f, _crosses(p))
+    return fused.sma_cross(f.close, f.offsets, int(p["fast"]), int(p["slow"]))
 
 
 STRATEGY = StrategyDef(
@@ -27,4 +30,5 @@ STRATEGY = StrategyDef(
     ),
     signals=_signals,
     check=fast_below_slow,
+    crosses=_crosses,
 )
