@@ -13,7 +13,7 @@ import numpy as np
 
 from coinbt.domain.interval import Interval
 from coinbt.domain.market import DashboardRow, SeriesInfo
-from coinbt.store import summary
+from coinbt.store import history, summary
 from coinbt.store.candles import all_series, now_ms, pair_index, pair_rows, read_since
 from coinbt.store.driver import Session, placeholders
 
@@ -24,7 +24,7 @@ def refresh_dashboard(session: Session, crypto_ids: Iterable[int] | None = None)
     series = all_series(session, crypto_ids)
     ids = sorted(series) if crypto_ids is None else sorted(set(crypto_ids))
     symbols = _symbols(session, ids)
-    daily = _daily_figures(session, ids)
+    daily = history.daily_figures(session, ids, series)
     rows = [
         summarize
         for summarize in _summaries(session, ids, series, symbols, daily)
@@ -92,23 +92,6 @@ def _symbols(session: Session, ids: list[int]) -> dict[int, str]:
         f"SELECT id, symbol FROM cryptocurrencies WHERE id IN ({placeholders(len(ids))})", ids
     )
     return {int(cid): str(sym) for cid, sym in rows}
-
-
-def _daily_figures(session: Session, ids: list[int]) -> dict[int, summary.DailyFigures]:
-    marks = placeholders(len(ids))
-    rows = session.rows(
-        "SELECT crypto_id, max(high), min(low), count(DISTINCT open_time), max(open_time) FROM ("
-        " SELECT crypto_id, open_time, high, low FROM candles"
-        f" WHERE interval = '1d' AND crypto_id IN ({marks})"
-        " UNION ALL SELECT crypto_id, open_time, high, low FROM rollups"
-        f" WHERE interval = '1d' AND crypto_id IN ({marks})"
-        ") AS daily GROUP BY crypto_id",
-        (*ids, *ids),
-    )
-    return {
-        int(cid): summary.DailyFigures(float(hi), float(lo), int(days), int(last))
-        for cid, hi, lo, days, last in rows
-    }
 
 
 def _insert_rows(session: Session, rows: list[DashboardRow]) -> None:

@@ -85,3 +85,19 @@ def sql_type(dtype: np.dtype[Any]) -> str:
 def placeholders(count: int) -> str:
     """``?, ?, ?`` for an ``IN (...)`` list of ``count`` values."""
     return ", ".join("?" * count) if count else "NULL"
+
+
+def since_clause(starts: dict[int, int]) -> tuple[str, list[object]]:
+    """``(crypto_id IN (…) AND open_time >= ?) OR …``: each pair's rows from its own start,
+    one term per distinct start. Constant bounds let PostgreSQL walk the primary key, where
+    a join with staged starts misjudges the range and scans the whole table."""
+    groups: dict[int, list[int]] = {}
+    for cid, start in starts.items():
+        groups.setdefault(start, []).append(cid)
+    terms = [
+        f"(crypto_id IN ({placeholders(len(ids))}) AND open_time >= ?)" for ids in groups.values()
+    ]
+    params: list[object] = []
+    for start, ids in groups.items():
+        params += [*ids, start]
+    return " OR ".join(terms) or "FALSE", params

@@ -17,17 +17,15 @@ import numpy as np
 from coinbt.domain.bars import Bars
 from coinbt.domain.interval import Interval
 from coinbt.domain.market import SeriesInfo
-from coinbt.store import rollup
+from coinbt.store import rollup, rollup_spans
 from coinbt.store.candles import (
     CANDLE_DTYPES,
     Written,
-    next_version,
     pair_index,
     pair_rows,
     read_since,
-    replace_series,
 )
-from coinbt.store.driver import Session, placeholders
+from coinbt.store.driver import Session
 
 _FAR = 2**62
 _CHUNK = 64  # pairs per read in a full rebuild, to bound memory
@@ -176,16 +174,9 @@ def _replace(
     buckets: list[tuple[int, rollup.Rollup]],
     starts: dict[int, int],
 ) -> None:
-    ids = np.array([cid for cid, _ in buckets], dtype=np.int32)
-    session.stage(
-        "staged_starts",
-        {"crypto_id": ids, "start_time": np.array([starts[int(c)] for c in ids], dtype=np.int64)},
-    )
-    session.execute(
-        "DELETE FROM rollups WHERE interval = ? AND EXISTS (SELECT 1 FROM staged_starts s "
-        "WHERE s.crypto_id = rollups.crypto_id AND rollups.open_time >= s.start_time)",
-        (interval.value,),
-    )
+    ids = [cid for cid, _ in buckets]
+    priors = rollup_spans.read_spans(session, interval, ids)
+    deleted = rollup_spans.delete_buckets(session, interval, {c: starts[c] for c in ids})
     rows = [(cid, b) for cid, b in buckets if len(b)]
     if rows:
         session.stage("staged_rollups", _stacked(rows))
@@ -194,7 +185,7 @@ def _replace(
             "bars, ? FROM staged_rollups",
             (interval.value, source.value),
         )
-    _save_series(session, interval, [int(c) for c in ids])
+    rollup_spans.save_spans(session, interval, priors, deleted, dict(buckets))
 
 
 def _stacked(rows: list[tuple[int, rollup.Rollup]]) -> dict[str, Any]:
@@ -206,36 +197,4 @@ def _stacked(rows: list[tuple[int, rollup.Rollup]]) -> dict[str, Any]:
             for name in ("open", "high", "low", "close", "volume")
         },
         "bars": np.concatenate([b.bars for _, b in rows]).astype(np.int32),
-    }
-
-
-def _save_series(session: Session, interval: Interval, ids: list[int]) -> None:
-    marks = placeholders(len(ids))
-    spans = session.rows(
-        "SELECT r.crypto_id, min(r.open_time), max(r.open_time), count(*), max(s.data_version) "
-        "FROM rollups r LEFT JOIN series s ON s.crypto_id = r.crypto_id "
-        "AND s.interval = r.interval AND s.rollup "
-        f"WHERE r.interval = ? AND r.crypto_id IN ({marks}) GROUP BY r.crypto_id",
-        (interval.value, *ids),
-    )
-    emptied = set(ids) - {int(r[0]) for r in spans}
-    if emptied:
-        session.execute(
-            "DELETE FROM series WHERE interval = ? AND rollup "
-            f"AND crypto_id IN ({placeholders(len(emptied))})",
-            (interval.value, *sorted(emptied)),
-        )
-    if spans:
-        replace_series(session, interval, True, _span_columns(spans))
-
-
-def _span_columns(spans: list[tuple[Any, ...]]) -> dict[str, Any]:
-    return {
-        "crypto_id": np.array([int(r[0]) for r in spans], dtype=np.int32),
-        "first_time": np.array([int(r[1]) for r in spans], dtype=np.int64),
-        "last_time": np.array([int(r[2]) for r in spans], dtype=np.int64),
-        "candles": np.array([int(r[3]) for r in spans], dtype=np.int64),
-        "data_version": np.array(
-            [next_version(None if r[4] is None else int(r[4])) for r in spans], dtype=np.int64
-        ),
     }
