@@ -1,4 +1,4 @@
-"""The fused sweep kernel (strategies declared as crosses) against batch runs and against
+"""The fused sweep kernel (strategies declared as events) against batch runs and against
 the generic memoised sweep: every metric of every (pair, combination)."""
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ GRIDS: dict[str, dict[str, list[Any]]] = {
     "rsi": {"period": [3, 14, 150], "lower": [30, 45.5], "upper": [55.5, 70]},
     "bollinger": {"period": [5, 20, 500], "std_dev": [1.0, 2.0]},
     "macd": {"fast": [3, 12, 30], "slow": [7, 26], "signal": [3, 9]},
+    "breakout": {"entry": [2, 20, 300], "exit": [2, 10]},
 }
-COUNTS = {"sma_cross": 8, "ema_cross": 7, "rsi": 12, "bollinger": 6, "macd": 6}
+COUNTS = {"sma_cross": 8, "ema_cross": 7, "rsi": 12, "bollinger": 6, "macd": 6, "breakout": 6}
 # Lengths: longer than one signal tile (1,024 bars), mid-sized, shorter than the slow
 # windows, and a single bar.
 LENGTHS = (2_600, 700, 45, 1)
@@ -53,8 +54,8 @@ def _pairs(seed: int, lengths: tuple[int, ...] | list[int]) -> list[Bars]:
 
 
 def _memoised_sweep(pairs: list[Bars], strategy: str, grid: Any, config: Any) -> np.ndarray:
-    # The same strategy without its cross declaration takes the generic sweep path.
-    generic = dataclasses.replace(get_strategy(strategy), crosses=None)
+    # The same strategy without its event declaration takes the generic sweep path.
+    generic = dataclasses.replace(get_strategy(strategy), events=None)
     return coinbt.sweep(pairs, generic, grid, config=config).values
 
 
@@ -93,11 +94,12 @@ def test_many_combinations_span_several_blocks_and_tiles() -> None:
     np.testing.assert_array_equal(fused.values, _memoised_sweep(pairs, "sma_cross", grid, config))
 
 
-def test_strategies_without_crosses_keep_the_generic_sweep() -> None:
+def test_strategies_without_events_keep_the_generic_sweep() -> None:
+    assert get_strategy("dca").events is None
     pairs = _pairs(5, (400, 90))
-    result = coinbt.sweep(pairs, "breakout", {"entry": [5, 20], "exit": [3, 10]})
+    result = coinbt.sweep(pairs, "dca", {"every": [1, 24], "amount": [100.0, 900.0]})
     for c, combo in enumerate(result.combinations):
-        one = coinbt.backtest(pairs[1], "breakout", **combo)
+        one = coinbt.backtest(pairs[1], "dca", **combo)
         assert result.values[1, c].tolist() == [one.metrics[name] for name in METRIC_NAMES]
 
 
@@ -106,10 +108,20 @@ def test_encode_computes_each_distinct_column_once() -> None:
     table = plan.encode(plans)
     assert table.kinds.tolist() == [plan.K_SMA] * 3
     assert table.params[:, 0].tolist() == [5, 10, 30]
-    pairs_of_columns = [[0, 1], [0, 2], [1, 1], [1, 2]]
-    assert table.rules[:, :2].tolist() == pairs_of_columns
-    assert (table.rules[:, 2:4] == [1, -1]).all()
-    assert (table.rules[:, 4] == -1).all()  # no second cross
+    assert table.rules[:, 0].tolist() == [plan.MODE_CROSS] * 4
+    assert table.rules[:, 1:3].tolist() == [[0, 1], [0, 2], [1, 1], [1, 2]]
+    assert (table.rules[:, 3:5] == [1, -1]).all()
+    assert (table.rules[:, plan.EVENT_COLS] == plan.MODE_NONE).all()  # no second event
+
+
+def test_encode_writes_run_starts_and_second_events() -> None:
+    events = (
+        plan.RunStart(plan.CLOSE, plan.highest(20), 1),
+        plan.RunStart(plan.lowest(10), plan.CLOSE, -1),
+    )
+    table = plan.encode([events])
+    assert table.kinds.tolist() == [plan.K_CLOSE, plan.K_HIGHEST, plan.K_LOWEST]
+    assert table.rules.tolist() == [[plan.MODE_RUNS, 0, 1, 1, 0, plan.MODE_RUNS, 2, 0, -1, 0]]
 
 
 @st.composite

@@ -85,5 +85,7 @@ class Features:
             plan.K_LOWER_BAND: lambda: self.lower_band(w[0], col.value),
             plan.K_MACD: lambda: self.macd(w[0], w[1]),
             plan.K_MACD_SIGNAL: lambda: self.macd_signal(w[0], w[1], w[2]),
+            plan.K_HIGHEST: lambda: self.highest(w[0]),
+            plan.K_LOWEST: lambda: self.lowest(w[0]),
         }
         return makers[col.kind]()

@@ -1,9 +1,9 @@
-"""Strategies whose signal is one or two crosses of indicator columns.
+"""Strategies whose signal is one or two events on indicator columns.
 
-Such a strategy declares its crosses once (``Cross`` of two ``Column`` values). Two
-evaluators read the declaration: ``cross_signals`` over whole-batch memoised columns (runs
-and the generic sweep), and the fused sweep kernel (``sweeping.sweep_rules``), which
-computes the distinct columns pair by pair from the table ``encode`` builds.
+Such a strategy declares its events once (a ``Cross`` or ``RunStart`` of two ``Column``
+values). Two evaluators read the declaration: ``event_signals`` over whole-batch memoised
+columns (runs and the generic sweep), and the fused sweep kernel (``sweeping.sweep_rules``),
+which computes the distinct columns pair by pair from the table ``encode`` builds.
 """
 
 from __future__ import annotations
@@ -21,8 +21,13 @@ if TYPE_CHECKING:
 
 # Column kinds (the fused kernel's codes; formulas in sweep_columns.column).
 K_CLOSE, K_SMA, K_EMA, K_RSI, K_CONST, K_LOWER_BAND, K_MACD, K_MACD_SIGNAL = range(8)
+K_HIGHEST, K_LOWEST = 8, 9
 MAX_WINDOWS = 3
-RULE_COLS = 8  # a, b, up, down of the first cross, then of the second (a2 = -1: none)
+# A rule row: (mode, a, b, up, down) of the first event, then of the second (mode -1: none).
+MODE_NONE, MODE_CROSS, MODE_RUNS = -1, 0, 1
+EVENT_COLS = 5
+MAX_EVENTS = 2
+RULE_COLS = EVENT_COLS * MAX_EVENTS
 
 
 @dataclass(frozen=True)
@@ -44,6 +49,18 @@ class Cross:
     up: int = 1
     down: int = -1
 
+
+@dataclass(frozen=True)
+class RunStart:
+    """Signal ``value`` on the first bar of each run where ``a > b``; see
+    ``signals.run_starts``."""
+
+    a: Column
+    b: Column
+    value: int
+
+
+Event = Cross | RunStart
 
 CLOSE = Column(K_CLOSE)
 
@@ -77,16 +94,32 @@ def macd_signal(fast: int, slow: int, span: int) -> Column:
     return Column(K_MACD_SIGNAL, (fast, slow, span))
 
 
-def cross_signals(f: Features, crosses: tuple[Cross, ...]) -> I8:
-    """The signal column of ``crosses`` over memoised whole-batch columns: each later cross
+def highest(w: int) -> Column:
+    """The highest high of the ``w`` bars before each bar."""
+    return Column(K_HIGHEST, (w,))
+
+
+def lowest(w: int) -> Column:
+    """The lowest low of the ``w`` bars before each bar."""
+    return Column(K_LOWEST, (w,))
+
+
+def event_signals(f: Features, events: tuple[Event, ...]) -> I8:
+    """The signal column of ``events`` over memoised whole-batch columns: each later event
     overwrites the earlier ones on the bars where it fires (exits win over entries)."""
-    first = crosses[0]
-    out = signals.crosses(f.column(first.a), f.column(first.b), f.offsets, first.up, first.down)
-    for x in crosses[1:]:
-        more = signals.crosses(f.column(x.a), f.column(x.b), f.offsets, x.up, x.down)
+    out = _evaluate(f, events[0])
+    for event in events[1:]:
+        more = _evaluate(f, event)
         fired = more != 0
         out[fired] = more[fired]
     return out
+
+
+def _evaluate(f: Features, e: Event) -> I8:
+    a, b = f.column(e.a), f.column(e.b)
+    if isinstance(e, Cross):
+        return signals.crosses(a, b, f.offsets, e.up, e.down)
+    return signals.run_starts(a, b, f.offsets, e.value, np.zeros(len(f), dtype=np.int8))
 
 
 @dataclass(frozen=True)
@@ -99,19 +132,24 @@ class Table:
     rules: I64
 
 
-def encode(plans: list[tuple[Cross, ...]]) -> Table:
-    """Number the distinct columns of every combination's crosses (each is then computed
+def encode(plans: list[tuple[Event, ...]]) -> Table:
+    """Number the distinct columns of every combination's events (each is then computed
     once per pair) and write each combination's rule row."""
     index: dict[Column, int] = {}
     rules = np.zeros((len(plans), RULE_COLS), dtype=np.int64)
-    rules[:, 4] = -1
-    for k, crosses in enumerate(plans):
-        if not 1 <= len(crosses) <= 2:
-            raise ValueError("the fused sweep takes one or two crosses per combination")
-        for j, x in enumerate(crosses):
-            a = index.setdefault(x.a, len(index))
-            b = index.setdefault(x.b, len(index))
-            rules[k, 4 * j : 4 * j + 4] = (a, b, x.up, x.down)
+    rules[:, ::EVENT_COLS] = MODE_NONE
+    for k, events in enumerate(plans):
+        if not 1 <= len(events) <= MAX_EVENTS:
+            raise ValueError("the fused sweep takes one or two events per combination")
+        for j, e in enumerate(events):
+            a = index.setdefault(e.a, len(index))
+            b = index.setdefault(e.b, len(index))
+            row = (
+                (MODE_CROSS, a, b, e.up, e.down)
+                if isinstance(e, Cross)
+                else (MODE_RUNS, a, b, e.value, 0)
+            )
+            rules[k, EVENT_COLS * j : EVENT_COLS * (j + 1)] = row
     columns = list(index)
     params = np.zeros((len(columns), MAX_WINDOWS), dtype=np.int64)
     for j, col in enumerate(columns):

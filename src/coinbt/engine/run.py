@@ -104,7 +104,7 @@ def sweep(
     batch = as_batch(bars)
     spec, _, cfg = _prepare(strategy, None, config, options)
     combos = _combinations(spec, grid)
-    if spec.crosses is not None:
+    if spec.events is not None:
         values = _sweep_fused(batch, spec, combos, cfg)
     else:
         values = _sweep_memoised(batch, spec, combos, cfg)
@@ -114,10 +114,10 @@ def sweep(
 def _sweep_fused(
     batch: BarsBatch, spec: StrategyDef, combos: list[dict[str, ParamValue]], cfg: ExecutionConfig
 ) -> F64:
-    # Strategies declared as crosses: one pass per pair over every combination, each
+    # Strategies declared as events: one pass per pair over every combination, each
     # distinct indicator column computed once per pair (sweeping.sweep_rules).
-    assert spec.crosses is not None
-    table = plan.encode([spec.crosses(combo) for combo in combos])
+    assert spec.events is not None
+    table = plan.encode([spec.events(combo) for combo in combos])
     amounts = np.array([_amount(spec, combo) for combo in combos], dtype=np.float64)
     opts = _fill_options(cfg, 0.0)[:-1]
     return sweep_rules(

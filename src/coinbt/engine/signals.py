@@ -66,14 +66,20 @@ def crosses(a: F64, b: F64, offsets: I64, up: int = 1, down: int = -1) -> I8:
 
 @njit(cache=True, error_model="numpy")
 def _runs_segment(cond_a: F64, cond_b: F64, out: I8, lo: int, hi: int, value: int) -> None:
-    # The first bar of each run where a > b; the first defined bar counts as a first bar.
-    prev = False
-    for t in range(lo, hi):
-        a, b = cond_a[t], cond_b[t]
-        now = not (np.isnan(a) or np.isnan(b)) and gt(a, b)
-        if now and not prev:
+    run_rows(cond_a[lo:hi], cond_b[lo:hi], out[lo:hi], value, 0)
+
+
+@njit(cache=True, error_model="numpy")
+def run_rows(a: F64, b: F64, out: I8, value: int, prev: int) -> int:
+    """Write ``value`` on the first row of each run where ``a > b`` (the first defined row
+    counts as a first row), given whether the row before was in a run (``prev`` 1/0);
+    returns whether the last row is, so a column can be processed in pieces."""
+    for t in range(len(a)):
+        now = 1 if _side(a[t], b[t]) == 1 else 0
+        if now == 1 and prev == 0:
             out[t] = value
         prev = now
+    return prev
 
 
 @njit(cache=True, parallel=True, error_model="numpy")

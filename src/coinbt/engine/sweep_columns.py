@@ -12,12 +12,20 @@ import numpy as np
 from numba import njit
 
 from coinbt.engine._types import F64, I64
-from coinbt.engine.indicators import _ema_segment, _rsi_segment, _sma_segment, _std_segment
+from coinbt.engine.indicators import (
+    _channel_segment,
+    _ema_segment,
+    _rsi_segment,
+    _sma_segment,
+    _std_segment,
+)
 from coinbt.engine.plan import (
     K_CLOSE,
     K_CONST,
     K_EMA,
+    K_HIGHEST,
     K_LOWER_BAND,
+    K_LOWEST,
     K_MACD,
     K_MACD_SIGNAL,
     K_RSI,
@@ -56,8 +64,8 @@ def _macd(c: F64, fast: int, slow: int, out: F64, tmp: F64) -> None:
 
 
 @njit(cache=True, error_model="numpy")
-def column(c: F64, kind: int, p: I64, value: float, out: F64, tmp: F64) -> None:
-    """Write the column ``(kind, p, value)`` of close prices ``c`` into ``out`` (NaN where
+def column(h: F64, lo_: F64, c: F64, kind: int, p: I64, value: float, out: F64, tmp: F64) -> None:
+    """Write the column ``(kind, p, value)`` of one pair's candles into ``out`` (NaN where
     it does not exist yet); ``tmp`` is scratch of ``TMP_ROWS`` rows as long as ``c``."""
     n = len(c)
     out[:] = np.nan
@@ -79,15 +87,19 @@ def column(c: F64, kind: int, p: I64, value: float, out: F64, tmp: F64) -> None:
         line = tmp[2]
         _macd(c, p[0], p[1], line, tmp)
         _ema_segment(line, out, 0, n, p[2])
+    elif kind == K_HIGHEST:
+        _channel_segment(h, out, 0, n, p[0], 1.0)
+    elif kind == K_LOWEST:
+        _channel_segment(lo_, out, 0, n, p[0], -1.0)
 
 
 @njit(cache=True, error_model="numpy")
-def pair_columns(c: F64, kinds: I64, params: I64, values: F64) -> F64:
+def pair_columns(h: F64, lo_: F64, c: F64, kinds: I64, params: I64, values: F64) -> F64:
     """Every column of the table (one row of ``kinds``/``params``/``values`` each) for
-    one pair's close prices: a (columns, bars) array."""
+    one pair's candles: a (columns, bars) array."""
     n = len(c)
     cols = np.empty((len(kinds), n))
     tmp = np.empty((TMP_ROWS, n))
     for j in range(len(kinds)):
-        column(c, kinds[j], params[j], values[j], cols[j], tmp)
+        column(h, lo_, c, kinds[j], params[j], values[j], cols[j], tmp)
     return cols

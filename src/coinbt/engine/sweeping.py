@@ -12,7 +12,8 @@ import numpy as np
 from numba import njit, prange
 
 from coinbt.engine._types import F64, I8, I64
-from coinbt.engine.signals import cross_rows
+from coinbt.engine.plan import EVENT_COLS, MAX_EVENTS, MODE_CROSS, MODE_NONE
+from coinbt.engine.signals import cross_rows, run_rows
 from coinbt.engine.simulate import TRADE_COLS, simulate_segment
 from coinbt.engine.stats import N_METRICS, metrics_row
 from coinbt.engine.sweep_columns import pair_columns
@@ -57,10 +58,6 @@ def simulate_metrics(
     return out
 
 
-# Rule columns: a signal is one or two crosses of table columns. The second cross writes
-# over the first where it fires (how Bollinger and RSI let exits win over entries).
-R_A, R_B, R_UP, R_DOWN, R_A2, R_B2, R_UP2, R_DOWN2 = range(8)  # plan.encode writes them
-
 # A pair's columns are too big for the L2 cache (20 windows x 8,760 bars = 1.4 MB), so
 # signals are built a tile of bars at a time for a block of combinations: each tile of
 # every column is read from L3 once per block instead of once per combination.
@@ -71,23 +68,32 @@ FillOptions = tuple[float, float, float, bool, bool, float, float, float]
 
 
 @njit(cache=True, error_model="numpy")
+def _event_rows(cols: F64, e: I64, a: int, b: int, sig: I8, prev: int) -> int:
+    # One event (``plan.encode``: mode, column a, column b, up, down) on rows a:b.
+    x, y = cols[e[1], a:b], cols[e[2], a:b]
+    if e[0] == MODE_CROSS:
+        return cross_rows(x, y, sig, e[3], e[4], prev)
+    return run_rows(x, y, sig, e[3], prev)
+
+
+@njit(cache=True, error_model="numpy")
 def _block_signals(cols: F64, rules: I64, sig: I8) -> None:
-    # sig[k] = the signal of combination rules[k]: signals.crosses on the pair's rows.
+    # sig[k] = the signal of combination rules[k], as plan.event_signals on the pair's
+    # rows: a later event overwrites an earlier one where it fires.
     n = sig.shape[1]
     sig[:] = 0
-    prev = np.full((len(rules), 2), 2)
+    prev = np.zeros((len(rules), MAX_EVENTS), dtype=np.int64)
+    for k in range(len(rules)):
+        for j in range(MAX_EVENTS):
+            if rules[k, EVENT_COLS * j] == MODE_CROSS:
+                prev[k, j] = 2  # no side yet (a run has none yet: 0)
     for a in range(0, n, _TILE_BARS):
         b = min(n, a + _TILE_BARS)
         for k in range(len(rules)):
-            r = rules[k]
-            prev[k, 0] = cross_rows(
-                cols[r[R_A], a:b], cols[r[R_B], a:b], sig[k, a:b], r[R_UP], r[R_DOWN], prev[k, 0]
-            )
-            if r[R_A2] >= 0:
-                prev[k, 1] = cross_rows(
-                    cols[r[R_A2], a:b], cols[r[R_B2], a:b], sig[k, a:b], r[R_UP2], r[R_DOWN2],
-                    prev[k, 1],
-                )  # fmt: skip
+            for j in range(MAX_EVENTS):
+                e = rules[k, EVENT_COLS * j : EVENT_COLS * (j + 1)]
+                if e[0] != MODE_NONE:
+                    prev[k, j] = _event_rows(cols, e, a, b, sig[k, a:b], prev[k, j])
 
 
 @njit(cache=True, error_model="numpy")
@@ -139,14 +145,14 @@ def sweep_rules(
     """Metrics of every (pair, combination): a (pairs, combinations, N_METRICS) array.
 
     Pair-major: each pair computes the column table (``sweep_columns.pair_columns``) once,
-    then runs every combination (one row of ``rules`` and ``amounts``) from those columns
-    with the same fill loop and metrics as a full run.
+    then runs every combination (one row of ``rules`` from ``plan.encode``, and its order
+    amount) from those columns with the same fill loop and metrics as a full run.
     """
     m = len(offsets) - 1
     out = np.zeros((m, len(rules), N_METRICS))
     for s in prange(m):
         lo, hi = offsets[s], offsets[s + 1]
-        cols = pair_columns(c[lo:hi], kinds, params, values)
+        cols = pair_columns(h[lo:hi], lo_[lo:hi], c[lo:hi], kinds, params, values)
         _sweep_pair(o[lo:hi], h[lo:hi], lo_[lo:hi], c[lo:hi], cols, rules, amounts, opts,
                     bar_days, out[s])  # fmt: skip
     return out

@@ -9,7 +9,7 @@ from typing import Any, Literal
 
 from coinbt.engine._types import I8
 from coinbt.engine.features import Features
-from coinbt.engine.plan import Cross, cross_signals
+from coinbt.engine.plan import Event, event_signals
 from coinbt.errors import ParameterError
 
 ParamValue = int | float
@@ -58,7 +58,7 @@ class Param:
 
 SignalFn = Callable[[Features, Mapping[str, ParamValue]], I8]
 CheckFn = Callable[[Mapping[str, ParamValue]], str | None]
-CrossFn = Callable[[Mapping[str, ParamValue]], tuple[Cross, ...]]
+EventFn = Callable[[Mapping[str, ParamValue]], tuple[Event, ...]]
 
 
 @dataclass(frozen=True)
@@ -66,8 +66,8 @@ class StrategyDef:
     """A built-in strategy: stable ``id`` and ``name``, parameters, and its signal function.
 
     ``order_amount`` names the parameter holding a fixed buy amount (DCA); strategies
-    without it go all-in on each entry. ``crosses``, when set, gives the signal as one or
-    two crosses of indicator columns (``coinbt.engine.plan``), equal to ``signals``: sweeps
+    without it go all-in on each entry. ``events``, when set, gives the signal as one or
+    two events on indicator columns (``coinbt.engine.plan``), equal to ``signals``: sweeps
     then run the fused pair-by-pair kernel.
     """
 
@@ -78,7 +78,7 @@ class StrategyDef:
     signals: SignalFn = field(repr=False)
     check: CheckFn | None = field(default=None, repr=False)
     order_amount: str | None = None
-    crosses: CrossFn | None = field(default=None, repr=False)
+    events: EventFn | None = field(default=None, repr=False)
 
     def param(self, name: str) -> Param:
         for p in self.params:
@@ -114,11 +114,11 @@ class StrategyDef:
         }
 
 
-def cross_signals_of(crosses: CrossFn) -> SignalFn:
-    """A signal function that evaluates ``crosses`` over memoised columns."""
+def event_signals_of(events: EventFn) -> SignalFn:
+    """A signal function that evaluates ``events`` over memoised columns."""
 
     def signals(f: Features, p: Mapping[str, ParamValue]) -> I8:
-        return cross_signals(f, crosses(p))
+        return event_signals(f, events(p))
 
     return signals
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from coinbt.engine import plan
-from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef, cross_signals_of
+from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef, event_signals_of
 
 
-def _crosses(p: Mapping[str, ParamValue]) -> tuple[plan.Cross, ...]:
+def _events(p: Mapping[str, ParamValue]) -> tuple[plan.Event, ...]:
     w = int(p["period"])
     # Entry: close crosses below the lower band; exit: above the middle (wins on one bar).
     return (
@@ -25,6 +25,6 @@ STRATEGY = StrategyDef(
         Param("period", 20, 2, 500, description="band window, bars"),
         Param("std_dev", 2.0, 0.1, 5.0, kind="float", description="band width, std devs"),
     ),
-    signals=cross_signals_of(_crosses),
-    crosses=_crosses,
+    signals=event_signals_of(_events),
+    events=_events,
 )

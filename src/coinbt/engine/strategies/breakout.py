@@ -4,20 +4,16 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-import numpy as np
-
-from coinbt.engine import signals
-from coinbt.engine._types import I8
-from coinbt.engine.features import Features
-from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef
+from coinbt.engine import plan
+from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef, event_signals_of
 
 
-def _signals(f: Features, p: Mapping[str, ParamValue]) -> I8:
-    out = np.zeros(len(f), dtype=np.int8)
-    signals.run_starts(f.close, f.highest(int(p["entry"])), f.offsets, 1, out)
+def _events(p: Mapping[str, ParamValue]) -> tuple[plan.Event, ...]:
     # lowest > close is "close below the channel"; exits overwrite entries on one bar.
-    signals.run_starts(f.lowest(int(p["exit"])), f.close, f.offsets, -1, out)
-    return out
+    return (
+        plan.RunStart(plan.CLOSE, plan.highest(int(p["entry"])), 1),
+        plan.RunStart(plan.lowest(int(p["exit"])), plan.CLOSE, -1),
+    )
 
 
 STRATEGY = StrategyDef(
@@ -29,5 +25,6 @@ STRATEGY = StrategyDef(
         Param("entry", 20, 2, 500, description="entry channel, bars"),
         Param("exit", 10, 2, 500, description="exit channel, bars"),
     ),
-    signals=_signals,
+    signals=event_signals_of(_events),
+    events=_events,
 )

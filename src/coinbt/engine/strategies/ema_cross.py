@@ -10,13 +10,13 @@ from coinbt.engine.features import Features
 from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef, fast_below_slow
 
 
-def _crosses(p: Mapping[str, ParamValue]) -> tuple[plan.Cross, ...]:
+def _events(p: Mapping[str, ParamValue]) -> tuple[plan.Event, ...]:
     return (plan.Cross(plan.ema(int(p["fast"])), plan.ema(int(p["slow"]))),)
 
 
 def _signals(f: Features, p: Mapping[str, ParamValue]) -> I8:
     if f.reuse:
-        return plan.cross_signals(f, _crosses(p))
+        return plan.event_signals(f, _events(p))
     return fused.ema_cross(f.close, f.offsets, int(p["fast"]), int(p["slow"]))
 
 
@@ -30,5 +30,5 @@ STRATEGY = StrategyDef(
     ),
     signals=_signals,
     check=fast_below_slow,
-    crosses=_crosses,
+    events=_events,
 )

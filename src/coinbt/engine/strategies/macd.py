@@ -9,12 +9,12 @@ from coinbt.engine.strategies.base import (
     Param,
     ParamValue,
     StrategyDef,
-    cross_signals_of,
+    event_signals_of,
     fast_below_slow,
 )
 
 
-def _crosses(p: Mapping[str, ParamValue]) -> tuple[plan.Cross, ...]:
+def _events(p: Mapping[str, ParamValue]) -> tuple[plan.Event, ...]:
     fast, slow, sig = int(p["fast"]), int(p["slow"]), int(p["signal"])
     return (plan.Cross(plan.macd(fast, slow), plan.macd_signal(fast, slow, sig)),)
 
@@ -28,7 +28,7 @@ STRATEGY = StrategyDef(
         Param("slow", 26, 3, 500, description="slow EMA span, bars"),
         Param("signal", 9, 2, 200, description="signal line EMA span, bars"),
     ),
-    signals=cross_signals_of(_crosses),
+    signals=event_signals_of(_events),
     check=fast_below_slow,
-    crosses=_crosses,
+    events=_events,
 )

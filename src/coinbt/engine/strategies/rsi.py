@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 from coinbt.engine import plan
-from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef, cross_signals_of
+from coinbt.engine.strategies.base import Param, ParamValue, StrategyDef, event_signals_of
 
 
-def _crosses(p: Mapping[str, ParamValue]) -> tuple[plan.Cross, ...]:
+def _events(p: Mapping[str, ParamValue]) -> tuple[plan.Event, ...]:
     line = plan.rsi(int(p["period"]))
     # Entry: RSI crosses below `lower`; exit: RSI crosses above `upper` (wins on one bar).
     return (
@@ -26,6 +26,6 @@ STRATEGY = StrategyDef(
         Param("lower", 30, 1, 49, kind="float", description="oversold level"),
         Param("upper", 70, 51, 99, kind="float", description="overbought level"),
     ),
-    signals=cross_signals_of(_crosses),
-    crosses=_crosses,
+    signals=event_signals_of(_events),
+    events=_events,
 )
