@@ -66,18 +66,22 @@ CLOSE = Column(K_CLOSE)
 
 
 def sma(w: int) -> Column:
+    """Simple moving average of the close over ``w`` bars."""
     return Column(K_SMA, (w,))
 
 
 def ema(w: int) -> Column:
+    """Exponential moving average of the close, span ``w``."""
     return Column(K_EMA, (w,))
 
 
 def rsi(p: int) -> Column:
+    """Wilder's RSI of the close, period ``p``."""
     return Column(K_RSI, (p,))
 
 
 def const(value: float) -> Column:
+    """``value`` on every bar (a fixed level to cross)."""
     return Column(K_CONST, value=float(value))
 
 
@@ -87,10 +91,12 @@ def lower_band(w: int, width: float) -> Column:
 
 
 def macd(fast: int, slow: int) -> Column:
+    """The MACD line: EMA(fast) - EMA(slow) of the close."""
     return Column(K_MACD, (fast, slow))
 
 
 def macd_signal(fast: int, slow: int, span: int) -> Column:
+    """The MACD signal line: EMA(span) of the MACD line."""
     return Column(K_MACD_SIGNAL, (fast, slow, span))
 
 
