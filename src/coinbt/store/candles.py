@@ -249,6 +249,15 @@ def read_since(
         },
     )
     cols = ", ".join(f"c.{c}" for c in CANDLE_DTYPES)
+    if not session.walks_index:
+        # The constant bound lets the scan skip old rows before the hash join probes them.
+        return session.arrays(
+            f"SELECT s.crypto_id, {cols} FROM staged_since s JOIN {table} c "
+            "ON c.crypto_id = s.crypto_id AND c.interval = ? AND c.open_time >= s.start_time "
+            "WHERE c.open_time >= ? ORDER BY s.crypto_id, c.open_time",
+            (interval.value, min(starts.values())),
+            BATCH_DTYPES,
+        )
     # A LATERAL subquery fenced by OFFSET 0 makes PostgreSQL walk the primary key once per
     # pair: a plain join misjudges the `open_time >= start` selectivity and merges the whole
     # table (and it would flatten an unfenced subquery into that same join).

@@ -14,8 +14,9 @@ import numpy as np
 from coinbt.domain.interval import Interval
 from coinbt.domain.market import DashboardRow, SeriesInfo
 from coinbt.store import history, summary
-from coinbt.store.candles import all_series, now_ms, pair_index, pair_rows, read_since
+from coinbt.store.candles import all_series, now_ms, pair_index, pair_rows
 from coinbt.store.driver import Session, placeholders
+from coinbt.store.recent import read_recent
 
 
 def refresh_dashboard(session: Session, crypto_ids: Iterable[int] | None = None) -> int:
@@ -47,11 +48,11 @@ def _summaries(
     groups: dict[Interval, dict[int, int]] = defaultdict(dict)
     for cid, info in finest.items():
         if info is not None:
-            groups[info.interval][cid] = summary.window_start(info.last_time)
+            groups[info.interval][cid] = info.last_time
     out: list[DashboardRow | None] = []
-    for interval, starts in groups.items():
-        recent = read_since(session, "candles", starts, interval)
-        out.extend(_per_pair(recent, list(starts), series, symbols, daily))
+    for interval, last in groups.items():
+        recent = read_recent(session, interval, last, series)
+        out.extend(_per_pair(recent, list(last), series, symbols, daily))
     return out
 
 

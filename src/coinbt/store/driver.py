@@ -25,6 +25,11 @@ Dtypes = Mapping[str, type[np.generic]]
 class Session(Protocol):
     """One connection for the duration of a read or a transaction."""
 
+    walks_index: bool
+    """True where a read of each pair's own time range is fastest as a walk of the primary
+    key per pair (PostgreSQL: fenced LATERAL subqueries, constant bounds); false where a
+    scan with a hash join is (DuckDB, a column store)."""
+
     def execute(self, sql: str, params: Sequence[object] = ()) -> None:
         """Run one statement."""
 

@@ -29,6 +29,8 @@ MEMORY = ":memory:"
 class DuckDBSession:
     """A cursor of the shared DuckDB connection."""
 
+    walks_index = False
+
     def __init__(self, cursor: duckdb.DuckDBPyConnection) -> None:
         self._cur = cursor
 

@@ -1,12 +1,13 @@
 """A pair's daily history for its dashboard row: the highest high and lowest low of its daily
 candles and daily rollups, how many days they cover and the last one.
 
-Read from the weekly rollups where they hold the same figures: a pair's daily and weekly
+The day count and last day are in the daily rollup series row. On PostgreSQL the extremes
+come from the weekly rollups where they hold the same figures: a pair's daily and weekly
 rollups come from the same candles, recomputed from the same week on, so the extremes of
-its closed weeks plus the days of the still-open week are those of every day, with a
-seventh of the rows to read; the day count and last day are in the series row. Pairs with
-daily candles of their own (days may overlap) or pruned source candles (rollups kept from
-older candles) are aggregated from the days themselves.
+its closed weeks plus the days of the still-open week are those of every day, from a
+seventh of the rows. Pairs with pruned source candles (rollups kept from older candles)
+read their daily rollups; pairs with daily candles of their own (days may overlap the
+rollups) aggregate both.
 """
 
 from __future__ import annotations
@@ -28,27 +29,53 @@ def daily_figures(
     session: Session, ids: list[int], series: dict[int, list[SeriesInfo]]
 ) -> dict[int, DailyFigures]:
     """The daily figures of the pairs that have a daily history (others are left out)."""
-    days = {cid: _rolled_days(series.get(cid, [])) for cid in ids}
-    weekly = {cid: info for cid, info in days.items() if info is not None}
-    found = _from_weeks(session, weekly, series) if weekly else {}
-    rest = [cid for cid in ids if days[cid] is None and _has_days(series.get(cid, []))]
-    if rest:
-        found.update(_from_days(session, rest))
+    own = [cid for cid in ids if _own_days(series.get(cid, []))]
+    rolled = {
+        cid: days
+        for cid in ids
+        if cid not in own and (days := _rolled_days(series.get(cid, []))) is not None
+    }
+    # Walking an index per pair, the weekly rollups are a seventh of the rows to read; a
+    # column store scans the daily rollups faster than it joins in the weekly bounds.
+    weekly = {
+        cid: d for cid, d in rolled.items() if session.walks_index and _weeks_cover(series[cid])
+    }
+    daily = {cid: d for cid, d in rolled.items() if cid not in weekly}
+    found = _from_days(session, own) if own else {}
+    if weekly:
+        found.update(_from_weeks(session, weekly, series))
+    if daily:
+        found.update(_from_rollups(session, daily))
     return found
 
 
+def _own_days(series: list[SeriesInfo]) -> bool:
+    # Daily candles of its own: days may overlap the rollups, so they are counted distinct.
+    return any(s.interval is Interval.D1 and not s.rollup for s in series)
+
+
 def _rolled_days(series: list[SeriesInfo]) -> SeriesInfo | None:
-    """The daily rollup series when the weekly rollups can stand for its days."""
-    if any(s.interval is Interval.D1 and not s.rollup for s in series):
-        return None
-    source = rollup_source(series)
-    if source is None or keep_floor(series, source) is not None:
-        return None
     return next((s for s in series if s.interval is Interval.D1 and s.rollup), None)
 
 
-def _has_days(series: list[SeriesInfo]) -> bool:
-    return any(s.interval is Interval.D1 for s in series)
+def _weeks_cover(series: list[SeriesInfo]) -> bool:
+    """True when the weekly rollups hold the same candles as the daily ones (no source
+    candle pruned: the rollups kept from older candles may differ between the two)."""
+    source = rollup_source(series)
+    return source is not None and keep_floor(series, source) is None
+
+
+def _from_rollups(session: Session, days: dict[int, SeriesInfo]) -> dict[int, DailyFigures]:
+    ids = sorted(days)
+    rows = session.rows(
+        "SELECT crypto_id, max(high), min(low) FROM rollups WHERE interval = '1d' "
+        f"AND crypto_id IN ({placeholders(len(ids))}) GROUP BY crypto_id",
+        ids,
+    )
+    return {
+        int(c): DailyFigures(float(hi), float(lo), days[int(c)].candles, days[int(c)].last_time)
+        for c, hi, lo in rows
+    }
 
 
 def _from_weeks(

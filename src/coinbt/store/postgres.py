@@ -49,6 +49,8 @@ def _pg(sql: str) -> str:
 class PostgresSession:
     """A cursor on one pooled connection."""
 
+    walks_index = True
+
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
 

@@ -19,7 +19,7 @@ from coinbt.store.candles import next_version, replace_series
 from coinbt.store.driver import Session, placeholders, since_clause
 
 _GROUPS = 32
-"""Distinct start times deleted with constant bounds; more use a join with staged starts."""
+"""Distinct start times deleted with constant bounds on PostgreSQL; more use a join."""
 _DELETED: dict[str, type[np.generic]] = {"crypto_id": np.int32}
 
 
@@ -46,7 +46,7 @@ def read_spans(session: Session, interval: Interval, ids: list[int]) -> dict[int
 
 def delete_buckets(session: Session, interval: Interval, starts: dict[int, int]) -> dict[str, Any]:
     """Delete each pair's buckets from its start on; the pair of each deleted bucket."""
-    if len(set(starts.values())) > _GROUPS:
+    if not session.walks_index or len(set(starts.values())) > _GROUPS:
         session.stage(
             "staged_starts",
             {
@@ -54,11 +54,12 @@ def delete_buckets(session: Session, interval: Interval, starts: dict[int, int])
                 "start_time": np.array(list(starts.values()), dtype=np.int64),
             },
         )
+        # The constant bound (the earliest start) spares the join most rows.
         return session.arrays(
-            "DELETE FROM rollups WHERE interval = ? AND EXISTS (SELECT 1 FROM staged_starts s "
-            "WHERE s.crypto_id = rollups.crypto_id AND rollups.open_time >= s.start_time) "
-            "RETURNING crypto_id",
-            (interval.value,),
+            "DELETE FROM rollups WHERE interval = ? AND open_time >= ? AND EXISTS (SELECT 1 "
+            "FROM staged_starts s WHERE s.crypto_id = rollups.crypto_id "
+            "AND rollups.open_time >= s.start_time) RETURNING crypto_id",
+            (interval.value, min(starts.values())),
             _DELETED,
         )
     where, params = since_clause(starts)
