@@ -121,3 +121,20 @@ def test_dashboard_of_many_pairs_equals_a_full_rebuild_over_hours(store: SqlStor
         if k % 12 == 0:
             for symbol, series in market.items():
                 _check(store, symbol, f"hour {k}", *series)
+
+
+def test_dashboard_after_pruning_inside_its_windows(store: SqlStore) -> None:
+    """Pruned candles leave daily rollups behind: the windows must come from the candles
+    still stored, the all-time figures from the whole daily history."""
+    sol = real("SOLUSDT-1h.csv")
+    store.ingest(take(sol, slice(0, 1990)))
+    cutoff = int(sol.time[1990]) - 10 * DAY - 5 * 3_600_000  # mid-day, 10 days back
+    assert store.delete_before("SOLUSDT", "1h", cutoff) > 0
+    store.ingest(take(sol, slice(1990, 2000)))
+    (row,) = store.dashboard()
+    kept = reference_dashboard(row.crypto_id, "SOLUSDT", take(sol, sol.time >= cutoff))
+    full = reference_dashboard(row.crypto_id, "SOLUSDT", sol)
+    want = {**kept, **{k: full[k] for k in ("all_time_high", "all_time_low", "total_days")}}
+    assert_dashboard_row(row, want)
+    store.refresh_dashboard()
+    assert store.dashboard() == [row]
