@@ -8,11 +8,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+import numpy as np
 import pytest
 import store_fixtures as sf
 from store_fixtures import assert_bars_equal, real, take
 
-from coinbt.errors import StoreUnavailableError
+from coinbt.errors import StoreError, StoreUnavailableError
 from coinbt.store import SqlStore, open_store
 
 pg_databases = sf.pg_databases
@@ -90,3 +91,19 @@ def test_reads_go_to_the_replica(pg_url: str, pg_databases: sf.PgDatabases) -> N
         assert s.dashboard() == []
     with open_store(pg_url) as primary:
         assert_bars_equal(primary.read("BONKUSDT", "1d"), real("BONKUSDT-1d.csv"))
+
+
+def test_a_bulk_read_failing_midway_is_a_store_error_and_the_store_goes_on(
+    pg_store: SqlStore,
+) -> None:
+    sol = take(real("SOLUSDT-1h.csv"), slice(0, 500))
+    pg_store.ingest(sol)
+    zero_at = int(sol.time[300])  # the server fails after streaming 300 rows
+    with pytest.raises(StoreError), pg_store._db.read() as s:  # white box: the bulk read path
+        s.arrays(
+            "SELECT open_time, 1 / (open_time - ?) AS x FROM candles ORDER BY open_time",
+            (zero_at,),
+            {"open_time": np.int64, "x": np.int64},
+        )
+    for _ in range(3):
+        assert_bars_equal(pg_store.read("SOLUSDT", "1h"), sol)

@@ -23,6 +23,8 @@ try:
     import psycopg
     from psycopg import sql as pgsql
     from psycopg_pool import ConnectionPool, PoolTimeout
+
+    from coinbt.store.pgcopy import copy_out
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ConfigurationError(
         "PostgreSQL support is not installed",
@@ -64,15 +66,8 @@ class PostgresSession:
         return self._conn.execute(_pg(sql), list(params)).fetchall()
 
     def arrays(self, sql: str, params: Sequence[object], dtypes: Dtypes) -> dict[str, Any]:
-        query = _literal_query(sql, params)
-        buffer = bytearray()
-        with (
-            self._conn.cursor() as cur,
-            cur.copy(pgsql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(query)) as copy,
-        ):
-            for block in copy:
-                buffer += block
-        return _decode(bytes(buffer), dtypes)
+        query = pgsql.SQL("COPY ({}) TO STDOUT (FORMAT BINARY)").format(_literal_query(sql, params))
+        return _decode(copy_out(self._conn, query.as_bytes(self._conn)), dtypes)
 
     def lock_pairs(self, crypto_ids: Sequence[int]) -> None:
         # Transaction-level advisory locks, taken in id order so two writers never deadlock,
