@@ -210,9 +210,11 @@ def _probe(url: str) -> None:
 
 def _open_pool(url: str, max_size: int) -> ConnectionPool[Any]:
     _probe(url)
-    # No JIT: the store's queries are short index walks whose row estimates (a join with a
-    # staged table) can exceed the JIT threshold, and compiling them costs 30-80 ms each.
-    kwargs = {"autocommit": True, "options": "-c jit=off"}
+    # The store's queries are index walks of a few thousand rows whose estimates (a join
+    # with a staged table) can look large: compiling them (JIT) costs 30-80 ms each, and
+    # starting parallel workers more than the walk itself.
+    options = "-c jit=off -c max_parallel_workers_per_gather=0"
+    kwargs = {"autocommit": True, "options": options}
     pool: ConnectionPool[Any] = ConnectionPool(
         url, min_size=1, max_size=max_size, open=False, kwargs=kwargs, timeout=10.0
     )

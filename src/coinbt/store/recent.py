@@ -22,7 +22,7 @@ import numpy as np
 from coinbt.domain.interval import Interval
 from coinbt.domain.market import SeriesInfo
 from coinbt.store import summary
-from coinbt.store.candles import BATCH_DTYPES, CANDLE_DTYPES
+from coinbt.store.candles import BATCH_DTYPES, CANDLE_DTYPES, in_order
 from coinbt.store.driver import Session
 from coinbt.store.rollups import keep_floor, rollup_source
 
@@ -57,12 +57,8 @@ def read_recent(
     params: list[object] = []
     for _, _, ivl in parts:
         params += [ivl.value] if session.walks_index else [ivl.value, int(cuts[:, 0].min())]
-    return session.arrays(
-        " UNION ALL ".join(pick(table, where) for table, where, _ in parts)
-        + " ORDER BY crypto_id, open_time",
-        params,
-        BATCH_DTYPES,
-    )
+    sql = " UNION ALL ".join(pick(table, where) for table, where, _ in parts)
+    return in_order(session.arrays(sql, params, BATCH_DTYPES))
 
 
 def _lateral(table: str, where: str) -> str:
