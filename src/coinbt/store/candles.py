@@ -20,7 +20,7 @@ import numpy as np
 from coinbt.domain.bars import Bars
 from coinbt.domain.interval import Interval
 from coinbt.domain.market import SeriesInfo
-from coinbt.store.driver import Session, placeholders
+from coinbt.store.driver import Session
 
 CANDLE_DTYPES: dict[str, type[np.generic]] = {
     "open_time": np.int64,
@@ -74,8 +74,8 @@ def all_series(
     params: tuple[object, ...] = ()
     if crypto_ids is not None:
         ids = list(crypto_ids)
-        sql += f" WHERE crypto_id IN ({placeholders(len(ids))})"
-        params = tuple(ids)
+        sql += " WHERE crypto_id = ANY(?)"
+        params = (ids,)
     found: dict[int, list[SeriesInfo]] = defaultdict(list)
     for cid, ivl, is_rollup, first, last, count, version in session.rows(sql, params):
         found[int(cid)].append(
@@ -181,9 +181,8 @@ def replace_series(
     """Delete and re-insert the series rows of ``columns["crypto_id"]`` in two statements."""
     ids = [int(c) for c in columns["crypto_id"]]
     session.execute(
-        "DELETE FROM series WHERE interval = ? AND rollup = ? "
-        f"AND crypto_id IN ({placeholders(len(ids))})",
-        (interval.value, rollup, *ids),
+        "DELETE FROM series WHERE interval = ? AND rollup = ? AND crypto_id = ANY(?)",
+        (interval.value, rollup, ids),
     )
     session.stage("staged_series", columns)
     session.execute(
@@ -224,11 +223,11 @@ def read_range(
     query, ordered by pair id then time; columns ``crypto_id`` and :data:`CANDLE_DTYPES`."""
     return session.arrays(
         f"SELECT crypto_id, {_COLUMNS} FROM {table} WHERE interval = ? "
-        f"AND crypto_id IN ({placeholders(len(crypto_ids))}) AND open_time BETWEEN ? AND ? "
+        "AND crypto_id = ANY(?) AND open_time BETWEEN ? AND ? "
         "ORDER BY crypto_id, open_time",
         (
             interval.value,
-            *crypto_ids,
+            list(crypto_ids),
             start if start is not None else -_FAR,
             end if end is not None else _FAR,
         ),

@@ -15,7 +15,7 @@ from coinbt.domain.interval import Interval
 from coinbt.domain.market import DashboardRow, SeriesInfo
 from coinbt.store import history, summary
 from coinbt.store.candles import all_series, now_ms, pair_index, pair_rows
-from coinbt.store.driver import Session, placeholders
+from coinbt.store.driver import Session
 from coinbt.store.recent import read_recent
 
 
@@ -31,7 +31,7 @@ def refresh_dashboard(session: Session, crypto_ids: Iterable[int] | None = None)
         for summarize in _summaries(session, ids, series, symbols, daily)
         if summarize is not None
     ]
-    session.execute(f"DELETE FROM dashboard WHERE crypto_id IN ({placeholders(len(ids))})", ids)
+    session.execute("DELETE FROM dashboard WHERE crypto_id = ANY(?)", (ids,))
     if rows:
         _insert_rows(session, rows)
     return len(rows)
@@ -89,9 +89,7 @@ def _finest(series: list[SeriesInfo]) -> SeriesInfo | None:
 
 
 def _symbols(session: Session, ids: list[int]) -> dict[int, str]:
-    rows = session.rows(
-        f"SELECT id, symbol FROM cryptocurrencies WHERE id IN ({placeholders(len(ids))})", ids
-    )
+    rows = session.rows("SELECT id, symbol FROM cryptocurrencies WHERE id = ANY(?)", (ids,))
     return {int(cid): str(sym) for cid, sym in rows}
 
 

@@ -2,7 +2,8 @@
 
 :class:`~coinbt.store.sql.SqlStore` holds every query and rule of the store once; a driver
 (DuckDB, PostgreSQL) only runs SQL, moves numpy columns in and out in bulk, and translates
-its library's errors into :mod:`coinbt.errors`. SQL is written with ``?`` placeholders and
+its library's errors into :mod:`coinbt.errors`. SQL is written with ``?`` placeholders (a list
+of values is one parameter: ``crypto_id = ANY(?)``, one statement text for any count) and
 in the dialect both databases share.
 """
 
@@ -87,22 +88,15 @@ def sql_type(dtype: np.dtype[Any]) -> str:
     raise TypeError(f"cannot stage a column of {dtype}")
 
 
-def placeholders(count: int) -> str:
-    """``?, ?, ?`` for an ``IN (...)`` list of ``count`` values."""
-    return ", ".join("?" * count) if count else "NULL"
-
-
 def since_clause(starts: dict[int, int]) -> tuple[str, list[object]]:
-    """``(crypto_id IN (…) AND open_time >= ?) OR …``: each pair's rows from its own start,
+    """``(crypto_id = ANY(?) AND open_time >= ?) OR …``: each pair's rows from its own start,
     one term per distinct start. Constant bounds let PostgreSQL walk the primary key, where
     a join with staged starts misjudges the range and scans the whole table."""
     groups: dict[int, list[int]] = {}
     for cid, start in starts.items():
         groups.setdefault(start, []).append(cid)
-    terms = [
-        f"(crypto_id IN ({placeholders(len(ids))}) AND open_time >= ?)" for ids in groups.values()
-    ]
+    terms = ["(crypto_id = ANY(?) AND open_time >= ?)"] * len(groups)
     params: list[object] = []
     for start, ids in groups.items():
-        params += [*ids, start]
+        params += [ids, start]
     return " OR ".join(terms) or "FALSE", params

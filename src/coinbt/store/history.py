@@ -16,7 +16,7 @@ from typing import Any
 
 from coinbt.domain.interval import Interval
 from coinbt.domain.market import SeriesInfo
-from coinbt.store.driver import Session, placeholders, since_clause
+from coinbt.store.driver import Session, since_clause
 from coinbt.store.rollups import keep_floor, rollup_source
 from coinbt.store.summary import DailyFigures
 
@@ -69,8 +69,8 @@ def _from_rollups(session: Session, days: dict[int, SeriesInfo]) -> dict[int, Da
     ids = sorted(days)
     rows = session.rows(
         "SELECT crypto_id, max(high), min(low) FROM rollups WHERE interval = '1d' "
-        f"AND crypto_id IN ({placeholders(len(ids))}) GROUP BY crypto_id",
-        ids,
+        "AND crypto_id = ANY(?) GROUP BY crypto_id",
+        (ids,),
     )
     return {
         int(c): DailyFigures(float(hi), float(lo), days[int(c)].candles, days[int(c)].last_time)
@@ -88,10 +88,10 @@ def _from_weeks(
     rows = session.rows(
         "SELECT crypto_id, max(high), min(low) FROM ("
         " SELECT crypto_id, high, low FROM rollups"
-        f" WHERE interval = '1w' AND crypto_id IN ({placeholders(len(ids))})"
+        " WHERE interval = '1w' AND crypto_id = ANY(?)"
         f" UNION ALL SELECT crypto_id, high, low FROM rollups WHERE interval = '1d' AND ({where})"
         ") AS daily GROUP BY crypto_id",
-        (*ids, *params),
+        (ids, *params),
     )
     return {
         int(cid): DailyFigures(
@@ -116,15 +116,14 @@ def _coarse(bounds: dict[int, int]) -> dict[int, int]:
 
 
 def _from_days(session: Session, ids: list[int]) -> dict[int, DailyFigures]:
-    marks = placeholders(len(ids))
     rows: list[tuple[Any, ...]] = session.rows(
         "SELECT crypto_id, max(high), min(low), count(DISTINCT open_time), max(open_time) FROM ("
         " SELECT crypto_id, open_time, high, low FROM candles"
-        f" WHERE interval = '1d' AND crypto_id IN ({marks})"
+        " WHERE interval = '1d' AND crypto_id = ANY(?)"
         " UNION ALL SELECT crypto_id, open_time, high, low FROM rollups"
-        f" WHERE interval = '1d' AND crypto_id IN ({marks})"
+        " WHERE interval = '1d' AND crypto_id = ANY(?)"
         ") AS daily GROUP BY crypto_id",
-        (*ids, *ids),
+        (ids, ids),
     )
     return {
         int(cid): DailyFigures(float(hi), float(lo), int(n), int(last))

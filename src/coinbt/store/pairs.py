@@ -10,7 +10,7 @@ from coinbt.domain.market import Pair, PairSpec, SeriesInfo
 from coinbt.errors import NotFoundError
 from coinbt.store.base import PairKey
 from coinbt.store.candles import all_series, now_ms
-from coinbt.store.driver import Session, placeholders
+from coinbt.store.driver import Session
 
 _SELECT = "SELECT id, symbol, base, quote, exchange, active FROM cryptocurrencies"
 
@@ -42,8 +42,8 @@ def _ids(s: Session, symbols: list[str]) -> dict[str, int]:
     if not symbols:
         return {}
     rows = s.rows(
-        f"SELECT id, symbol FROM cryptocurrencies WHERE symbol IN ({placeholders(len(symbols))})",
-        symbols,
+        "SELECT id, symbol FROM cryptocurrencies WHERE symbol = ANY(?)",
+        (symbols,),
     )
     return {str(sym): int(cid) for cid, sym in rows}
 
@@ -162,8 +162,8 @@ def versions_of(s: Session, ids: list[int], interval: Interval) -> dict[int, int
     its own series, else its rollup; one query."""
     rows = s.rows(
         "SELECT crypto_id, rollup, data_version FROM series WHERE interval = ? "
-        f"AND crypto_id IN ({placeholders(len(ids))})",
-        (interval.value, *ids),
+        "AND crypto_id = ANY(?)",
+        (interval.value, ids),
     )
     own = {int(c): int(v) for c, rollup, v in rows if not rollup}
     rolled = {int(c): int(v) for c, rollup, v in rows if rollup}

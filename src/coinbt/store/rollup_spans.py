@@ -16,7 +16,7 @@ import numpy as np
 from coinbt.domain.interval import Interval
 from coinbt.store import rollup
 from coinbt.store.candles import next_version, replace_series
-from coinbt.store.driver import Session, placeholders, since_clause
+from coinbt.store.driver import Session, since_clause
 
 _GROUPS = 32
 """Distinct start times deleted with constant bounds on PostgreSQL; more use a join."""
@@ -38,8 +38,8 @@ def read_spans(session: Session, interval: Interval, ids: list[int]) -> dict[int
     """The stored rollup series rows of ``ids`` at ``interval``."""
     rows = session.rows(
         "SELECT crypto_id, first_time, last_time, candles, data_version FROM series "
-        f"WHERE interval = ? AND rollup AND crypto_id IN ({placeholders(len(ids))})",
-        (interval.value, *ids),
+        "WHERE interval = ? AND rollup AND crypto_id = ANY(?)",
+        (interval.value, ids),
     )
     return {int(r[0]): Span(int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in rows}
 
@@ -90,9 +90,8 @@ def save_spans(
     emptied = sorted(cid for cid, span in spans.items() if span is None)
     if emptied:
         session.execute(
-            "DELETE FROM series WHERE interval = ? AND rollup "
-            f"AND crypto_id IN ({placeholders(len(emptied))})",
-            (interval.value, *emptied),
+            "DELETE FROM series WHERE interval = ? AND rollup AND crypto_id = ANY(?)",
+            (interval.value, emptied),
         )
     kept = {cid: span for cid, span in spans.items() if span is not None}
     if kept:
@@ -121,9 +120,8 @@ def _next_span(prior: Span | None, gone: int, new: rollup.Rollup) -> Span | None
 def _aggregate(session: Session, interval: Interval, ids: list[int]) -> dict[int, Span | None]:
     rows = session.rows(
         "SELECT crypto_id, min(open_time), max(open_time), count(*) "
-        f"FROM rollups WHERE interval = ? AND crypto_id IN ({placeholders(len(ids))}) "
-        "GROUP BY crypto_id",
-        (interval.value, *ids),
+        "FROM rollups WHERE interval = ? AND crypto_id = ANY(?) GROUP BY crypto_id",
+        (interval.value, ids),
     )
     found: dict[int, Span | None] = dict.fromkeys(ids)
     for cid, first, last, count in rows:
