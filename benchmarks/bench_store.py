@@ -1,8 +1,9 @@
 """Speed and size of the market-data store, DuckDB and PostgreSQL side by side.
 
 Run ``.venv/bin/python benchmarks/bench_store.py`` (``--quick`` imports 20 pairs only;
-``--help`` for options). It imports the real Binance hourly files of ``--data-dir`` into a
-fresh DuckDB file and a fresh PostgreSQL database (created and dropped here), then times,
+``--backend``, ``--only`` and ``--pairs`` narrow a run; ``--help`` for options). It imports
+the real Binance hourly files of ``--data-dir`` into a fresh DuckDB file and a fresh
+PostgreSQL database (created and dropped here), then times,
 median of ``--repeats`` runs (minimum in brackets):
 
 - the import of every file (one timing, it changes the store);
@@ -79,9 +80,25 @@ def next_hour(store: SqlStore, step: int) -> list[Bars]:
     return out
 
 
-def bench_backend(name: str, url: str, files: list[Path], repeats: int) -> dict[str, Any]:
-    """Every figure of one backend."""
+FIGURES = (
+    "read one pair-year",
+    "read all pairs, one year",
+    "dashboard, all pairs",
+    "hourly update of every pair",
+    "dashboard full rebuild",
+    "rollups full rebuild",
+)
+
+
+def bench_backend(
+    name: str, url: str, files: list[Path], repeats: int, only: set[str] | None = None
+) -> dict[str, Any]:
+    """Every figure of one backend (those in ``only`` when given; the import always runs)."""
     store = open_store(url)
+
+    def timed_if(figure: str, fn: Callable[[], Any], times: int) -> tuple[float, float] | None:
+        return timed(fn, times) if only is None or figure in only else None
+
     try:
         began = time.perf_counter()
         summary = market.import_files(store, files)
@@ -92,22 +109,32 @@ def bench_backend(name: str, url: str, files: list[Path], repeats: int) -> dict[
         # The year most pairs share: ending at the latest candle of the median pair.
         last = int(np.median([p.series[0].last_time for p in pairs])) // HOUR_MS * HOUR_MS
         own = biggest.series[0].last_time
-        figures["read one pair-year"] = timed(
-            lambda: store.read(biggest.id, "1h", own - YEAR_MS + HOUR_MS, own), repeats
+        figures["read one pair-year"] = timed_if(
+            "read one pair-year",
+            lambda: store.read(biggest.id, "1h", own - YEAR_MS + HOUR_MS, own),
+            repeats,
         )
         ids = [p.id for p in pairs]
         read = store.read_batch(ids, "1h", last - YEAR_MS + HOUR_MS, last)
         figures["all-pairs candles"] = len(read.batch.close) if read.batch else 0
-        figures["read all pairs, one year"] = timed(
-            lambda: store.read_batch(ids, "1h", last - YEAR_MS + HOUR_MS, last), repeats
+        figures["read all pairs, one year"] = timed_if(
+            "read all pairs, one year",
+            lambda: store.read_batch(ids, "1h", last - YEAR_MS + HOUR_MS, last),
+            repeats,
         )
-        figures["dashboard, all pairs"] = timed(store.dashboard, repeats * 4)
+        figures["dashboard, all pairs"] = timed_if(
+            "dashboard, all pairs", store.dashboard, repeats * 4
+        )
         steps = iter(range(1, 10_000))
-        figures["hourly update of every pair"] = timed(
-            lambda: store.ingest(next_hour(store, next(steps))), repeats
+        figures["hourly update of every pair"] = timed_if(
+            "hourly update of every pair",
+            lambda: store.ingest(next_hour(store, next(steps))),
+            repeats,
         )
-        figures["dashboard full rebuild"] = timed(store.refresh_dashboard, repeats)
-        figures["rollups full rebuild"] = timed(store.refresh_rollups, 1)
+        figures["dashboard full rebuild"] = timed_if(
+            "dashboard full rebuild", store.refresh_dashboard, repeats
+        )
+        figures["rollups full rebuild"] = timed_if("rollups full rebuild", store.refresh_rollups, 1)
         stats = store.stats()
         figures["MB per million hourly candles"] = (
             stats.size_bytes / 1e6 / (sum(stats.candles.values()) / 1e6)
@@ -133,6 +160,8 @@ def with_postgres(fn: Callable[[str], dict[str, Any]], admin: str) -> dict[str, 
 
 
 def fmt(value: Any) -> str:
+    if value is None:
+        return "—"
     if isinstance(value, tuple):
         median, low = value
         text = f"{median * 1000:,.1f} ms" if median < 10 else f"{median:,.2f} s"
@@ -144,6 +173,9 @@ def fmt(value: Any) -> str:
 
 def report(results: dict[str, dict[str, Any]]) -> None:
     names = list(results)
+    if not names:
+        print("no backend chosen")
+        return
     rows = list(results[names[0]])
     print("| figure | " + " | ".join(names) + " | target (duckdb / postgresql) | ratio pg/duckdb |")
     print("|---|" + "---|" * (len(names) + 2))
@@ -152,7 +184,8 @@ def report(results: dict[str, dict[str, Any]]) -> None:
         target = TARGETS.get(row)
         goal = f"{target['duckdb']:g} s / {target['postgresql']:g} s" if target else ""
         ratio = ""
-        if len(names) == 2 and isinstance(results[names[0]][row], tuple):
+        both = [results[n][row] for n in names]
+        if len(names) == 2 and all(isinstance(v, tuple) for v in both):
             ratio = f"{results[names[1]][row][0] / results[names[0]][row][0]:.1f}×"
         print(f"| {row} | " + " | ".join(cells) + f" | {goal} | {ratio} |")
 
@@ -163,26 +196,43 @@ def main() -> int:
     parser.add_argument("--repeats", type=int, default=7)
     parser.add_argument("--quick", action="store_true", help="20 pairs, 3 repeats")
     parser.add_argument("--pg-admin", default=PG_ADMIN, help="maintenance database URL")
-    parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-postgres", action="store_true", help="same as --backend duckdb")
+    parser.add_argument("--backend", choices=("both", "duckdb", "postgresql"), default="both")
+    parser.add_argument(
+        "--only",
+        type=lambda text: {name.strip() for name in text.split(",")},
+        help=f"comma-separated figures to time (the import always runs): {', '.join(FIGURES)}",
+    )
+    parser.add_argument("--pairs", type=int, help="import only the first N files")
     args = parser.parse_args()
     files = sorted(args.data_dir.glob("*.csv"))
     if not files:
         print(f"no candle files in {args.data_dir}", file=sys.stderr)
         return 2
+    if args.only and not args.only <= set(FIGURES):
+        print(f"unknown figure(s): {', '.join(sorted(args.only - set(FIGURES)))}", file=sys.stderr)
+        return 2
     repeats = args.repeats
     if args.quick:
         files, repeats = files[:20], 3
+    if args.pairs:
+        files = files[: args.pairs]
+    backends = ("duckdb", "postgresql") if args.backend == "both" else (args.backend,)
+    if args.no_postgres:
+        backends = tuple(b for b in backends if b != "postgresql")
     results: dict[str, dict[str, Any]] = {}
-    folder = Path(tempfile.mkdtemp(prefix="coinbt-bench-"))
-    try:
-        results["duckdb"] = bench_backend(
-            "duckdb", f"duckdb:///{folder / 'bench.db'}", files, repeats
-        )
-    finally:
-        shutil.rmtree(folder, ignore_errors=True)
-    if not args.no_postgres:
+    if "duckdb" in backends:
+        folder = Path(tempfile.mkdtemp(prefix="coinbt-bench-"))
+        try:
+            results["duckdb"] = bench_backend(
+                "duckdb", f"duckdb:///{folder / 'bench.db'}", files, repeats, args.only
+            )
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+    if "postgresql" in backends:
         results["postgresql"] = with_postgres(
-            lambda url: bench_backend("postgresql", url, files, repeats), args.pg_admin
+            lambda url: bench_backend("postgresql", url, files, repeats, args.only),
+            args.pg_admin,
         )
     print(f"{len(files)} files from {args.data_dir}; medians of {repeats} (minimum in brackets)\n")
     report(results)
