@@ -200,8 +200,9 @@ def main() -> int:
     parser.add_argument("--backend", choices=("both", "duckdb", "postgresql"), default="both")
     parser.add_argument(
         "--only",
-        type=lambda text: {name.strip() for name in text.split(",")},
-        help=f"comma-separated figures to time (the import always runs): {', '.join(FIGURES)}",
+        action="append",
+        metavar="FIGURE",
+        help=f"time only this figure (repeatable; the import always runs): {'; '.join(FIGURES)}",
     )
     parser.add_argument("--pairs", type=int, help="import only the first N files")
     args = parser.parse_args()
@@ -209,8 +210,9 @@ def main() -> int:
     if not files:
         print(f"no candle files in {args.data_dir}", file=sys.stderr)
         return 2
-    if args.only and not args.only <= set(FIGURES):
-        print(f"unknown figure(s): {', '.join(sorted(args.only - set(FIGURES)))}", file=sys.stderr)
+    only = set(args.only) if args.only else None
+    if only and not only <= set(FIGURES):
+        print(f"unknown figure(s): {'; '.join(sorted(only - set(FIGURES)))}", file=sys.stderr)
         return 2
     repeats = args.repeats
     if args.quick:
@@ -225,13 +227,13 @@ def main() -> int:
         folder = Path(tempfile.mkdtemp(prefix="coinbt-bench-"))
         try:
             results["duckdb"] = bench_backend(
-                "duckdb", f"duckdb:///{folder / 'bench.db'}", files, repeats, args.only
+                "duckdb", f"duckdb:///{folder / 'bench.db'}", files, repeats, only
             )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
     if "postgresql" in backends:
         results["postgresql"] = with_postgres(
-            lambda url: bench_backend("postgresql", url, files, repeats, args.only),
+            lambda url: bench_backend("postgresql", url, files, repeats, only),
             args.pg_admin,
         )
     print(f"{len(files)} files from {args.data_dir}; medians of {repeats} (minimum in brackets)\n")

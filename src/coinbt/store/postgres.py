@@ -212,10 +212,11 @@ def _open_pool(url: str, max_size: int) -> ConnectionPool[Any]:
     _probe(url)
     # The store's queries are index walks of a few thousand rows whose estimates (a join
     # with a staged table) can look large: compiling them (JIT) costs 30-80 ms each, and
-    # starting parallel workers more than the walk itself. Statements psycopg prepares are
-    # still planned for their values: a generic plan cannot see how narrow a time bound is.
-    options = "-c jit=off -c max_parallel_workers_per_gather=0 -c plan_cache_mode=force_custom_plan"
-    kwargs = {"autocommit": True, "options": options}
+    # starting parallel workers more than the walk itself. Nothing is prepared server-side:
+    # a generic plan cannot see how narrow a time bound is (and forcing custom plans
+    # server-wide would re-plan the foreign-key check of every inserted candle).
+    options = "-c jit=off -c max_parallel_workers_per_gather=0"
+    kwargs = {"autocommit": True, "options": options, "prepare_threshold": None}
     pool: ConnectionPool[Any] = ConnectionPool(
         url, min_size=1, max_size=max_size, open=False, kwargs=kwargs, timeout=10.0
     )
