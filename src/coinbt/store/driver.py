@@ -60,6 +60,12 @@ class Driver(Protocol):
     def write(self) -> AbstractContextManager[Session]:
         """A transaction: committed on success, rolled back on any error."""
 
+    def write_generation(self) -> int | None:
+        """A counter that changes when a write of this process begins and again when it
+        ends (odd while one runs), where no other process can write the database while
+        this driver has it open; ``None`` where other processes may write (then nothing
+        read may be kept)."""
+
     def read(self) -> AbstractContextManager[Session]:
         """A read session (the replica when one is configured)."""
 

@@ -83,11 +83,13 @@ class DuckDBDriver:
         self._con = _connect(path, read_only)
         self._write_lock = threading.Lock()
         self._named: dict[str, threading.Lock] = {}
+        self._generation = 0
 
     @contextmanager
     def write(self) -> Iterator[DuckDBSession]:
         with self._write_lock, _translated(self.location):
             cursor = self._con.cursor()
+            self._generation += 1  # odd: a write runs (under the write lock)
             try:
                 cursor.execute("BEGIN TRANSACTION")
                 yield DuckDBSession(cursor)
@@ -96,7 +98,13 @@ class DuckDBDriver:
                 cursor.execute("ROLLBACK")
                 raise
             finally:
+                self._generation += 1
                 cursor.close()
+
+    def write_generation(self) -> int | None:
+        # DuckDB lets one process at a time open a file for writing, and none while another
+        # has it open: every write to this database goes through write() above.
+        return self._generation
 
     @contextmanager
     def read(self) -> Iterator[DuckDBSession]:

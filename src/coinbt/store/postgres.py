@@ -152,6 +152,9 @@ class PostgresDriver:
         with _translated(self.location), self._pool.connection() as conn, conn.transaction():
             yield PostgresSession(conn)
 
+    def write_generation(self) -> int | None:
+        return None  # other processes write the same database: nothing read may be kept
+
     @contextmanager
     def read(self) -> Iterator[PostgresSession]:
         pool = self._read_pool or self._pool

@@ -42,6 +42,7 @@ from coinbt.store.pairs import (
     versions_of,
 )
 from coinbt.store.stats import count_gaps, delete_before, list_gaps
+from coinbt.store.version_memo import VersionMemo
 
 _BULK_ROWS = 100_000
 """A write at least this large refreshes the planner's statistics of the candles table."""
@@ -56,6 +57,7 @@ class SqlStore:
         self.location = driver.location
         self._summary = dashboard.SummaryCache()
         self._ids = PairIds()
+        self._versions = VersionMemo(driver.write_generation)
 
     def migrate(self) -> list[str]:
         return [m.name for m in migrate.migrate(self._db)]
@@ -134,8 +136,10 @@ class SqlStore:
         return found.data_version if found else 0
 
     def data_versions(self, keys: Sequence[PairKey], interval: Interval | str) -> dict[int, int]:
+        ivl = Interval.parse(interval)
         with self._db.read() as s:
-            return versions_of(s, self._ids.resolve(s, keys), Interval.parse(interval))
+            ids = self._ids.resolve(s, keys)
+            return self._versions.get((ivl.value, tuple(ids)), lambda: versions_of(s, ids, ivl))
 
     def gaps(self, key: PairKey, interval: Interval | str) -> list[Gap]:
         with self._db.read() as s:
