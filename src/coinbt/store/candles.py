@@ -20,7 +20,7 @@ import numpy as np
 from coinbt.domain.bars import Bars
 from coinbt.domain.interval import Interval
 from coinbt.domain.market import SeriesInfo
-from coinbt.store.driver import Session
+from coinbt.store.driver import Session, among
 
 CANDLE_DTYPES: dict[str, type[np.generic]] = {
     "open_time": np.int64,
@@ -223,15 +223,16 @@ def read_range(
     query, ordered by pair id then time; columns ``crypto_id`` and :data:`CANDLE_DTYPES`."""
     # The id range is redundant with the list, but DuckDB pushes a range (not a list) into
     # its scan, where it skips the row groups of other pairs.
+    ids_sql, ids = among(session, "crypto_id", crypto_ids)
     return session.arrays(
         f"SELECT crypto_id, {_COLUMNS} FROM {table} WHERE interval = ? "
-        "AND crypto_id BETWEEN ? AND ? AND crypto_id = ANY(?) AND open_time BETWEEN ? AND ? "
+        f"AND crypto_id BETWEEN ? AND ? AND {ids_sql} AND open_time BETWEEN ? AND ? "
         "ORDER BY crypto_id, open_time",
         (
             interval.value,
             min(crypto_ids),
             max(crypto_ids),
-            list(crypto_ids),
+            *ids,
             start if start is not None else -_FAR,
             end if end is not None else _FAR,
         ),

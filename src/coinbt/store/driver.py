@@ -94,6 +94,21 @@ def sql_type(dtype: np.dtype[Any]) -> str:
     raise TypeError(f"cannot stage a column of {dtype}")
 
 
+def among(session: Session, column: str, ids: Sequence[int]) -> tuple[str, tuple[object, ...]]:
+    """``column`` among ``ids``, as SQL and its parameters. On PostgreSQL one array
+    parameter, so that one statement text serves any count; on DuckDB a placeholder each,
+    which it pushes into its scan as an equality or a list (an array comparison it checks
+    row by row after the scan: a one-pair read took twice as long)."""
+    values = tuple(int(i) for i in ids)
+    if not values:
+        return "1 = 0", ()
+    if session.walks_index:
+        return f"{column} = ANY(?)", (list(values),)
+    if len(values) == 1:
+        return f"{column} = ?", values
+    return f"{column} IN ({', '.join('?' * len(values))})", values
+
+
 def since_clause(starts: dict[int, int]) -> tuple[str, list[object]]:
     """``(crypto_id = ANY(?) AND open_time >= ?) OR …``: each pair's rows from its own start,
     one term per distinct start. Constant bounds let PostgreSQL walk the primary key, where

@@ -10,7 +10,7 @@ from coinbt.domain.market import Pair, PairSpec, SeriesInfo
 from coinbt.errors import NotFoundError
 from coinbt.store.base import PairKey
 from coinbt.store.candles import all_series, now_ms
-from coinbt.store.driver import Session
+from coinbt.store.driver import Session, among
 
 _SELECT = "SELECT id, symbol, base, quote, exchange, active FROM cryptocurrencies"
 
@@ -160,10 +160,10 @@ class PairIds:
 def versions_of(s: Session, ids: list[int], interval: Interval) -> dict[int, int]:
     """The data version each pair's reads of ``interval`` are served from (0 when none):
     its own series, else its rollup; one query."""
+    ids_sql, values = among(s, "crypto_id", ids)
     rows = s.rows(
-        "SELECT crypto_id, rollup, data_version FROM series WHERE interval = ? "
-        "AND crypto_id = ANY(?)",
-        (interval.value, ids),
+        f"SELECT crypto_id, rollup, data_version FROM series WHERE interval = ? AND {ids_sql}",
+        (interval.value, *values),
     )
     own = {int(c): int(v) for c, rollup, v in rows if not rollup}
     rolled = {int(c): int(v) for c, rollup, v in rows if rollup}
