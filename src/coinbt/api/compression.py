@@ -20,12 +20,13 @@ large answer does not hold up every other request on the event loop.
 from __future__ import annotations
 
 import gzip
-from collections import OrderedDict
 
 import brotli
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import Headers, MutableHeaders
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from coinbt.services.rendered import RenderMemo
 
 MINIMUM_SIZE = 500
 BROTLI_QUALITY = 4
@@ -64,10 +65,11 @@ def compress(body: bytes, coding: str) -> bytes:
 
 
 class CompressedBodies:
-    """Compressed bodies by coding and content, least recently used first out.
+    """Compressed bodies by coding and content (a :class:`RenderMemo` keyed by the body's
+    coding, length and hash, valid while the body is equal), least recently used first out.
 
     Bounded by entries, by bytes (originals and compressed), and by the size of one body
-    (larger ones are rare repeats). Used from the event loop only, so it takes no lock."""
+    (larger ones are rare repeats)."""
 
     def __init__(
         self,
@@ -75,39 +77,22 @@ class CompressedBodies:
         max_bytes: int = 64 * 1024 * 1024,
         max_body: int = 2 * 1024 * 1024,
     ) -> None:
-        self.max_entries = max_entries
-        self.max_bytes = max_bytes
         self.max_body = max_body
-        self._entries: OrderedDict[tuple[str, int, int], tuple[bytes, bytes]] = OrderedDict()
-        self._bytes = 0
+        self._memo = RenderMemo(max_entries, max_bytes)
 
     def get(self, coding: str, body: bytes) -> bytes | None:
         """``body`` compressed with ``coding``, if it was met before."""
         if len(body) > self.max_body:
             return None
-        key = (coding, len(body), hash(body))
-        entry = self._entries.get(key)
-        if entry is None or entry[0] != body:
-            return None
-        self._entries.move_to_end(key)
-        return entry[1]
+        return self._memo.get((coding, len(body), hash(body)), body)
 
     def put(self, coding: str, body: bytes, packed: bytes) -> None:
         """Remember ``packed``, ``body`` compressed with ``coding``."""
-        if len(body) > self.max_body:
-            return
-        key = (coding, len(body), hash(body))
-        old = self._entries.pop(key, None)
-        if old is not None:
-            self._bytes -= len(old[0]) + len(old[1])
-        self._entries[key] = (body, packed)
-        self._bytes += len(body) + len(packed)
-        while len(self._entries) > self.max_entries or self._bytes > self.max_bytes:
-            _, (dropped, dropped_packed) = self._entries.popitem(last=False)
-            self._bytes -= len(dropped) + len(dropped_packed)
+        if len(body) <= self.max_body:
+            self._memo.put((coding, len(body), hash(body)), body, packed)
 
     def __len__(self) -> int:
-        return len(self._entries)
+        return len(self._memo)
 
 
 class CompressionMiddleware:
