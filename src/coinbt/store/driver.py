@@ -96,12 +96,12 @@ def sql_type(dtype: np.dtype[Any]) -> str:
 
 def among(session: Session, column: str, ids: Sequence[int]) -> tuple[str, tuple[object, ...]]:
     """``column`` among ``ids``, as SQL and its parameters. On PostgreSQL one array
-    parameter, so that one statement text serves any count; on DuckDB a placeholder each,
-    which it pushes into its scan as an equality or a list (an array comparison it checks
-    row by row after the scan: a one-pair read took twice as long)."""
+    parameter, so that one statement text serves any count; on DuckDB a placeholder each
+    (an equality for one id): there an array comparison costs more per query (a one-pair
+    lookup in the series table: 1.0 ms with ``= ANY(?)``, 0.6 ms with ``= ?``)."""
     values = tuple(int(i) for i in ids)
     if not values:
-        return "1 = 0", ()
+        return "FALSE", ()
     if session.walks_index:
         return f"{column} = ANY(?)", (list(values),)
     if len(values) == 1:
