@@ -28,7 +28,7 @@ import psycopg
 import pytest
 from psycopg import sql as pgsql
 
-from coinbt.collector.exchange import ExchangeConfig
+from coinbt.collector.exchange_types import ExchangeConfig
 from coinbt.store import SqlStore, open_store
 from support.fake_binance import HOUR_MS, FakeBinance, make_pairs
 

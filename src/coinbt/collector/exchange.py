@@ -20,13 +20,13 @@ import random
 import re
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
 from typing import Any, Self, TypeVar
 from urllib.parse import urlsplit
 
 import aiohttp
 import ccxt.async_support as ccxt
 
+from coinbt.collector.exchange_types import ExchangeConfig, Market
 from coinbt.collector.paging import Page, PageRequest, build_page
 from coinbt.domain.bars import Bars
 from coinbt.domain.interval import Interval
@@ -50,53 +50,6 @@ _BANNED_HINT = (
     "concurrency and the rate limit on (ignored 429 answers are what leads to a ban)"
 )
 _DONE = object()
-
-
-@dataclass(frozen=True)
-class ExchangeConfig:
-    """How to reach the exchange and how hard to push it."""
-
-    exchange_id: str = "binance"  # any ccxt exchange id
-    base_url: str | None = None  # COINBT_EXCHANGE_URL: replaces the host of every endpoint
-    timeout_s: float = 10.0  # per request
-    max_retries: int = 5  # retries of a temporary fault after the first attempt
-    backoff_base_s: float = 0.5  # the first retry waits 0.25..0.5 s, doubling up to the cap
-    backoff_cap_s: float = 30.0
-    concurrency: int = 8  # requests in flight; pairs fetched at once by fetch_many
-    rate_limit: bool = True  # ccxt's limiter with the exchange's weights; off for a stand-in
-    rate_limit_window_s: float | None = 60.0  # rolling window (Binance counts per minute)
-    rate_limit_ms: float | None = None  # ccxt's ms per unit of weight (Binance 50); larger
-    # stays further below the limit
-    page_limit: int = 1000  # candles per request: the exchange's maximum (Binance: 1,000)
-    raw_klines: bool = True  # Binance's klines parsed with numpy; False: ccxt's fetch_ohlcv
-    seed: int | None = None  # of the backoff jitter, for reproducible runs
-
-    def __post_init__(self) -> None:
-        ok = self.timeout_s > 0 and self.max_retries >= 0 and self.concurrency >= 1
-        if not (ok and 0 <= self.backoff_base_s <= self.backoff_cap_s and self.page_limit >= 1):
-            raise ConfigurationError(
-                f"invalid exchange settings {self}",
-                hint="timeout, concurrency and page limit must be positive, retries not "
-                "negative, and the backoff base at most its cap",
-            )
-        url = urlsplit(self.base_url or "http://unset")
-        if url.scheme not in ("http", "https") or not url.netloc:
-            raise ConfigurationError(
-                f"invalid exchange URL {self.base_url!r}",
-                hint="COINBT_EXCHANGE_URL must look like http://127.0.0.1:8080",
-            )
-
-
-@dataclass(frozen=True)
-class Market:
-    """A spot pair: ``symbol`` is coinbt's name (``BTCUSDT``), ``exchange_symbol`` ccxt's."""
-
-    symbol: str
-    base: str
-    quote: str
-    active: bool
-    exchange_symbol: str  # BTC/USDT
-    id: str  # the exchange's own market id
 
 
 def rewrite_api_urls(urls: Any, base_url: str) -> Any:

@@ -28,7 +28,7 @@ import asyncio
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import ExitStack, asynccontextmanager
 
-from coinbt.collector.exchange import ExchangeConfig
+from coinbt.collector.exchange_types import ExchangeConfig, exchange_client_class
 from coinbt.collector.plan import check_mode
 from coinbt.domain.interval import Interval
 from coinbt.domain.market import IngestRun
@@ -119,6 +119,7 @@ async def collect_async(
 ) -> IngestRun:
     """:func:`collect` for callers already in an event loop (store calls run in threads)."""
     chosen, wanted = check_request(mode, symbols, intervals)
+    exchange_client_class()  # without the exchange extra: say so before taking the lock
     if batch_candles < 1:
         raise InputError("batch_candles must be at least 1", field="batch_candles")
     async with exclusive(store, wait=wait):

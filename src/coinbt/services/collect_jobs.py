@@ -31,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from coinbt.collector.exchange import ExchangeConfig
+from coinbt.collector.exchange_types import ExchangeConfig
 from coinbt.domain.market import IngestRun
 from coinbt.errors import CoinbtError, ConflictError, NotFoundError, StoreUnavailableError
 from coinbt.services.collect import PairProgress, check_request, collect_async

@@ -16,9 +16,9 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from coinbt.collector.exchange import ExchangeClient, ExchangeConfig, Market
+from coinbt.collector.exchange_types import ExchangeConfig, Market, exchange_client_class
 from coinbt.collector.plan import (
     FetchRange,
     confirmed_gaps,
@@ -34,6 +34,9 @@ from coinbt.domain.market import IngestRun, Pair, PairSpec
 from coinbt.errors import CoinbtError, ExchangeBannedError, ExchangeError, InputError, NotFoundError
 from coinbt.services.collect_batch import Batcher, Tally
 from coinbt.store.base import MarketStore
+
+if TYPE_CHECKING:
+    from coinbt.collector.exchange import ExchangeClient
 
 logger = logging.getLogger("coinbt.services.collect")
 T = TypeVar("T")
@@ -106,7 +109,7 @@ class CollectionRun:
         fixed = self.now_ms
         clock = None if fixed is None else (lambda: fixed)
         try:
-            async with ExchangeClient(self.config, clock=clock) as client:
+            async with exchange_client_class()(self.config, clock=clock) as client:
                 markets, stored = await self._universe(client, quote, symbols)
                 await self._plan(markets, stored, ivls)
                 await self._fetch_all(client)

@@ -34,7 +34,7 @@ from apscheduler.job import Job
 from apscheduler.schedulers.background import BackgroundScheduler
 from apscheduler.triggers.cron import CronTrigger
 
-from coinbt.collector.exchange import ExchangeConfig
+from coinbt.collector.exchange_types import ExchangeConfig
 from coinbt.config import Settings
 from coinbt.domain.market import IngestRun
 from coinbt.errors import CoinbtError, ConfigurationError, ConflictError

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from coinbt.cache import CacheStats, ResultCache, open_cache
-from coinbt.collector.exchange import ExchangeConfig
+from coinbt.collector.exchange_types import ExchangeConfig
 from coinbt.config import Settings
 from coinbt.services.collect_jobs import CollectRunner
 from coinbt.services.jobs import JobRegistry
