@@ -51,6 +51,7 @@ def server() -> Iterator[FakeBinance]:
 
 @pytest.fixture(autouse=True)
 def fresh(server: FakeBinance) -> None:
+    server.settle()
     server.clear_faults()
     server.counts.clear()
     server.now_ms = NOW

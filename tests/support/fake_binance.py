@@ -152,6 +152,7 @@ class FakeBinance:
         self.host, self.port = self._sock.getsockname()[:2]
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
+        self._runner: web.AppRunner | None = None
 
     @property
     def url(self) -> str:
@@ -171,6 +172,18 @@ class FakeBinance:
         """Apply ``fault`` to every ``k``-th request of ``path`` (counted from now on)."""
         with self._lock:
             self._every[path] = (k, fault, 0)
+
+    def settle(self, timeout_s: float = 5.0) -> None:
+        """Wait until no client connection is open, twice in a row 20 ms apart.
+
+        A test whose client gave up mid-flight (a ban among concurrent requests) leaves a
+        request on the wire; the server may count it after the next test cleared the counts.
+        """
+        deadline, quiet = time.monotonic() + timeout_s, 0
+        while quiet < 2 and time.monotonic() < deadline:
+            server = self._runner.server if self._runner is not None else None
+            quiet = quiet + 1 if server is None or not server.connections else 0
+            time.sleep(0.02)
 
     def clear_faults(self) -> None:
         with self._lock:
@@ -386,7 +399,7 @@ class FakeBinance:
         asyncio.set_event_loop(loop)
         app = web.Application()
         app.router.add_get("/{tail:.*}", self._handle)
-        runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
+        runner = self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.5)
         loop.run_until_complete(runner.setup())
         loop.run_until_complete(web.SockSite(runner, self._sock).start())
         ready.set()
