@@ -269,6 +269,40 @@ def test_aggregate_any_subset_equals_pandas(keep: list[bool], offset: int) -> No
         )
 
 
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lengths=st.lists(st.integers(0, 24 * 9), min_size=1, max_size=6),
+    offsets=st.lists(st.integers(0, 24 * 7 - 1), min_size=6, max_size=6),
+    holes=st.integers(0, 2**32 - 1),
+)
+def test_aggregate_pairs_equals_pandas_per_pair(
+    lengths: list[int], offsets: list[int], holes: int
+) -> None:
+    """Many pairs at once, as an update reads them (sorted by pair, then time, each with its
+    own length, start and missing candles): every pair's buckets as pandas makes them."""
+    rng = np.random.default_rng(holes)
+    pairs = {}
+    for k, n in enumerate(lengths):
+        base = random_bars(rng, n)
+        keep = rng.random(n) > 0.15
+        pairs[10 + 3 * k] = Bars(
+            base.symbol,
+            base.interval,
+            np.ascontiguousarray(base.time[keep] + offsets[k] * HOUR),
+            *(np.ascontiguousarray(getattr(base, c)[keep]) for c in _COLS[1:]),
+        )
+    ids = np.concatenate([np.full(len(b), cid, dtype=np.int32) for cid, b in pairs.items()])
+    cols = [np.concatenate([getattr(b, c) for b in pairs.values()]) for c in _COLS]
+    for interval in rollup.ROLLUP_INTERVALS:
+        got = rollup.aggregate_pairs(ids, *cols, source=Interval.H1, interval=interval)
+        for cid, bars in pairs.items():
+            want = pandas_buckets(bars, interval) if len(bars) else None
+            if want is None or len(want) == 0:
+                assert cid not in got, f"pair {cid} {interval}: no closed bucket expected"
+                continue
+            assert_rollup_equals(got[cid], want, f"pair {cid} {interval}")
+
+
 # -- summary ------------------------------------------------------------------------------
 def reference_row(
     time: np.ndarray,

@@ -21,8 +21,6 @@ from coinbt.store import rollup, rollup_spans
 from coinbt.store.candles import (
     CANDLE_DTYPES,
     Written,
-    pair_index,
-    pair_rows,
     read_since,
 )
 from coinbt.store.driver import Session
@@ -129,42 +127,41 @@ def _chunks(group: list[Touch]) -> list[list[Touch]]:
 def _aggregate_chunk(
     session: Session, source: Interval, chunk: list[Touch], starts: dict[int, int]
 ) -> dict[Interval, list[tuple[int, rollup.Rollup]]]:
-    arrays = None
-    index: dict[int, slice] = {}
     stored = {t.crypto_id: starts[t.crypto_id] for t in chunk if t.fresh is None}
-    if stored:
-        arrays = read_since(session, "candles", stored, source)
-        index = pair_index(arrays)
-    return {
-        interval: [
-            (t.crypto_id, _aggregate(t, arrays, index, starts, source, interval)) for t in chunk
+    # The read holds each pair's candles from its start on (the join's condition).
+    arrays = read_since(session, "candles", stored, source) if stored else None
+    out: dict[Interval, list[tuple[int, rollup.Rollup]]] = {}
+    for interval in rollup.ROLLUP_INTERVALS:
+        found = {} if arrays is None else _aggregate_stored(arrays, source, interval)
+        empty = rollup.aggregate(*_no_rows(), source=source, interval=interval)
+        out[interval] = [
+            (t.crypto_id, _aggregate_fresh(t.fresh, source, interval))
+            if t.fresh is not None
+            else (t.crypto_id, found.get(t.crypto_id, empty))
+            for t in chunk
         ]
-        for interval in rollup.ROLLUP_INTERVALS
-    }
+    return out
+
+
+def _aggregate_stored(
+    arrays: dict[str, Any], source: Interval, interval: Interval
+) -> dict[int, rollup.Rollup]:
+    cols = [arrays[c] for c in CANDLE_DTYPES]
+    return rollup.aggregate_pairs(arrays["crypto_id"], *cols, source=source, interval=interval)
+
+
+def _aggregate_fresh(b: Bars, source: Interval, interval: Interval) -> rollup.Rollup:
+    return rollup.aggregate(
+        b.time, b.open, b.high, b.low, b.close, b.volume, source=source, interval=interval
+    )
+
+
+def _no_rows() -> list[Any]:
+    return [np.empty(0, dtype=dtype) for dtype in CANDLE_DTYPES.values()]
 
 
 def _bucket(since: int | None) -> int:
     return -_FAR if since is None else rollup.bucket_start(since, Interval.W1)
-
-
-def _aggregate(
-    touch: Touch,
-    arrays: dict[str, Any] | None,
-    index: dict[int, slice],
-    starts: dict[int, int],
-    source: Interval,
-    interval: Interval,
-) -> rollup.Rollup:
-    if touch.fresh is not None:
-        b = touch.fresh
-        cols: list[Any] = [b.time, b.open, b.high, b.low, b.close, b.volume]
-    else:
-        assert arrays is not None
-        rows = pair_rows(index, touch.crypto_id)
-        times = arrays["open_time"][rows]
-        own = slice(rows.start + int(np.searchsorted(times, starts[touch.crypto_id])), rows.stop)
-        cols = [arrays[c][own] for c in CANDLE_DTYPES]
-    return rollup.aggregate(*cols, source=source, interval=interval)
 
 
 def _replace(
