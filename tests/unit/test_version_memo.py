@@ -2,7 +2,17 @@
 
 from __future__ import annotations
 
-from coinbt.store.version_memo import MAX_ENTRIES, VersionMemo
+from pathlib import Path
+
+import numpy as np
+
+from coinbt.domain.bars import Bars
+from coinbt.store import open_store
+from coinbt.store.base import RunRecord
+from coinbt.store.duckdb import MEMORY, DuckDBDriver
+from coinbt.store.version_memo import MAX_ENTRIES, VersionMemo, WriteMemo
+
+HOUR = 3_600_000
 
 
 class Clock:
@@ -71,3 +81,61 @@ def test_bounded() -> None:
     assert memo.get(("1h", (MAX_ENTRIES,)), lambda: clock.query({})) == {MAX_ENTRIES: MAX_ENTRIES}
     assert memo.get(("1h", (0,)), lambda: clock.query({0: 0})) == {0: 0}
     assert clock.queries == MAX_ENTRIES + 2
+
+
+def test_a_records_only_write_keeps_the_generation() -> None:
+    """Storing a run changes no pair, candle or series: what was read stays true."""
+    driver = DuckDBDriver(MEMORY)
+    before = driver.write_generation()
+    with driver.write(records_only=True) as s:
+        s.execute("CREATE TABLE notes (x INTEGER)")
+    assert driver.write_generation() == before
+    with driver.write() as s:
+        s.execute("INSERT INTO notes VALUES (1)")
+    after = driver.write_generation()
+    assert after is not None and before is not None and after == before + 2
+
+
+def test_pairs_read_again_after_an_ingest_with_a_run_saved_between(tmp_path: Path) -> None:
+    """A read remembers the pairs it looked up; a new series must still be seen at once."""
+    store = open_store(f"duckdb:///{tmp_path / 'memo.db'}")
+    try:
+        store.ingest([bars_at("AAAUSDT", 0, 3, "1d")])
+        assert store.read_batch(["AAAUSDT"], "1h").batch is None  # no hourly series yet
+        store.save_run(run_record())
+        assert store.read_batch(["AAAUSDT"], "1h").batch is None
+        store.ingest([bars_at("AAAUSDT", 0, 5)])
+        again = store.read_batch(["AAAUSDT"], "1h")
+        assert again.batch is not None and len(again.batch.close) == 5
+    finally:
+        store.close()
+
+
+def test_a_write_memo_without_copy_hands_the_kept_answer() -> None:
+    clock = Clock()
+    memo: WriteMemo[str, tuple[int, ...]] = WriteMemo(clock)
+    assert memo.get("a", lambda: (1, 2)) == (1, 2)
+    assert memo.get("a", lambda: (3,)) == (1, 2)
+    clock.generation = 2
+    assert memo.get("a", lambda: (3,)) == (3,)
+
+
+def bars_at(symbol: str, first: int, n: int, interval: str = "1h") -> Bars:
+    price = np.linspace(100.0, 110.0, n)
+    step = 24 * HOUR if interval == "1d" else HOUR
+    time = (np.arange(first, first + n) * step).tolist()
+    return Bars.from_arrays(symbol, interval, time, price, price + 1, price - 1, price, [1.0] * n)
+
+
+def run_record() -> RunRecord:
+    return RunRecord(
+        crypto_id=None,
+        symbol="AAAUSDT",
+        interval="1h",
+        strategy="buy_and_hold",
+        spec={},
+        metrics={},
+        trades=[],
+        equity_time=np.zeros(1, dtype=np.int64),
+        equity=np.ones(1),
+    )

@@ -51,10 +51,10 @@ TradeArray = npt.NDArray[np.void]
 
 def trades_to_dicts(trades: TradeArray) -> list[dict[str, Any]]:
     """Trade records as JSON-ready dicts (``pair`` dropped, ``exit_reason`` as its label)."""
-    out: list[dict[str, Any]] = []
     names = [n for n in TRADE_DTYPE.names or () if n != "pair"]
-    for row in trades:
-        item = {name: row[name].item() for name in names}
-        item["exit_reason"] = ExitReason(item["exit_reason"]).label
-        out.append(item)
-    return out
+    # Whole columns to Python at once: per-element conversion costs ten times as much.
+    columns = [trades[name].tolist() for name in names]
+    labels = {int(r): ExitReason(int(r)).label for r in np.unique(trades["exit_reason"])}
+    reason = names.index("exit_reason")
+    columns[reason] = [labels[r] for r in columns[reason]]
+    return [dict(zip(names, row, strict=True)) for row in zip(*columns, strict=True)]

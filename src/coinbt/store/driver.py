@@ -57,8 +57,10 @@ class Driver(Protocol):
     backend: str
     location: str
 
-    def write(self) -> AbstractContextManager[Session]:
-        """A transaction: committed on success, rolled back on any error."""
+    def write(self, *, records_only: bool = False) -> AbstractContextManager[Session]:
+        """A transaction: committed on success, rolled back on any error. ``records_only``
+        promises it changes no pair, candle or series (it stores a run record), so what
+        was read of those before it stays true (the write generation does not move)."""
 
     def write_generation(self) -> int | None:
         """A counter that changes when a write of this process begins and again when it

@@ -86,10 +86,11 @@ class DuckDBDriver:
         self._generation = 0
 
     @contextmanager
-    def write(self) -> Iterator[DuckDBSession]:
+    def write(self, *, records_only: bool = False) -> Iterator[DuckDBSession]:
+        step = 0 if records_only else 1
         with self._write_lock, _translated(self.location):
             cursor = self._con.cursor()
-            self._generation += 1  # odd: a write runs (under the write lock)
+            self._generation += step  # odd: a write runs (under the write lock)
             try:
                 cursor.execute("BEGIN TRANSACTION")
                 yield DuckDBSession(cursor)
@@ -98,7 +99,7 @@ class DuckDBDriver:
                 cursor.execute("ROLLBACK")
                 raise
             finally:
-                self._generation += 1
+                self._generation += step
                 cursor.close()
 
     def write_generation(self) -> int | None:

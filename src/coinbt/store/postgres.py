@@ -148,7 +148,8 @@ class PostgresDriver:
             raise
 
     @contextmanager
-    def write(self) -> Iterator[PostgresSession]:
+    def write(self, *, records_only: bool = False) -> Iterator[PostgresSession]:
+        # Other processes write here too: nothing read is kept, whatever this write does.
         with _translated(self.location), self._pool.connection() as conn, conn.transaction():
             yield PostgresSession(conn)
 

@@ -42,7 +42,7 @@ from coinbt.store.pairs import (
     versions_of,
 )
 from coinbt.store.stats import count_gaps, delete_before, list_gaps
-from coinbt.store.version_memo import VersionMemo
+from coinbt.store.version_memo import VersionMemo, WriteMemo
 
 _BULK_ROWS = 100_000
 """A write at least this large refreshes the planner's statistics of the candles table."""
@@ -58,6 +58,9 @@ class SqlStore:
         self._summary = dashboard.SummaryCache()
         self._ids = PairIds()
         self._versions = VersionMemo(driver.write_generation)
+        self._pairs: WriteMemo[tuple[PairKey, ...], list[Pair]] = WriteMemo(
+            driver.write_generation, list
+        )
 
     def migrate(self) -> list[str]:
         return [m.name for m in migrate.migrate(self._db)]
@@ -124,7 +127,7 @@ class SqlStore:
         if start is not None and end is not None and start > end:
             raise DataRangeError("start is after end", hint="swap start and end", field="start")
         with self._db.read() as s:
-            pairs = find_pairs(s, keys)
+            pairs = self._pairs.get(tuple(keys), lambda: find_pairs(s, keys))
             native, rolled = _sources(pairs, ivl)
             arrays = [read_range(s, "candles", native, ivl, start, end)] if native else []
             if rolled:
@@ -201,7 +204,7 @@ class SqlStore:
             return self._summary.rows(s, sort, descending, limit, quote)
 
     def save_run(self, run: RunRecord) -> int:
-        with self._db.write() as s:
+        with self._db.write(records_only=True) as s:
             return runs.save(s, run)
 
     def get_run(self, run_id: int) -> StoredRun:
@@ -209,7 +212,7 @@ class SqlStore:
             return runs.load(s, run_id)
 
     def save_ingest_run(self, run: IngestRun) -> int:
-        with self._db.write() as s:
+        with self._db.write(records_only=True) as s:
             return runs.save_ingest(s, run)
 
     def ingest_runs(self, *, limit: int = 20, kind: str | None = None) -> list[IngestRun]:
