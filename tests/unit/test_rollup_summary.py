@@ -486,3 +486,46 @@ def test_window_bounds_are_open_at_the_start_and_closed_at_the_end() -> None:
     assert (row.high_7d, row.low_7d, row.volume_7d) == (200.0, 50.0, 5.0)
     assert (row.high_30d, row.low_30d, row.volume_30d) == (500.0, 1.0, 1005.0)
     assert row.change_24h_percent == 0.0  # reference: the candle at last - 7 days
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    lengths=st.lists(st.integers(1, 24 * 40), min_size=1, max_size=5),
+    seed=st.integers(0, 2**32 - 1),
+    with_daily=st.lists(st.booleans(), min_size=5, max_size=5),
+)
+def test_summarize_pairs_equals_the_reference_per_pair(
+    lengths: list[int], seed: int, with_daily: list[bool]
+) -> None:
+    """Many pairs in one call, as a refresh reads them (sorted by pair then time, each its
+    own length, holes, end and older daily history): each row as the reference makes it."""
+    rng = np.random.default_rng(seed)
+    wanted, parts, facts = {}, [], {}
+    for k, n in enumerate(lengths):
+        base = random_bars(rng, n)
+        keep = rng.random(n) > 0.2
+        keep[-1] = True
+        shift = int(rng.integers(0, 24 * 60)) * HOUR
+        time, high, low, close, volume = (
+            np.ascontiguousarray(getattr(base, c)[keep]) for c in _COLS[:1] + _COLS[2:]
+        )
+        time = time + shift
+        cid = 5 + 2 * k
+        # The reference sees the window; the call gets older candles too, to leave out.
+        inside = time >= summary.window_start(int(time[-1]))
+        daily = summary.DailyFigures(None, None, 0, None)
+        older: set[int] = set()
+        first_day = int(time[inside][0]) // DAY
+        if with_daily[k]:  # daily history ending the day before the window's first candle
+            older = set(range(first_day - 10, first_day))
+            daily = summary.DailyFigures(1e6, 1e-3, len(older), (first_day - 1) * DAY)
+        facts[cid] = summary.PairFacts(f"P{k}", daily)
+        window = (a[inside] for a in (time, high, low, close, volume))
+        wanted[cid] = reference_row(*window, daily.high, daily.low, older)
+        parts.append((np.full(len(time), cid), time, high, low, close, volume))
+    columns = [np.concatenate([p[i] for p in parts]) for i in range(6)]
+    rows = summary.summarize_pairs(*columns, facts)
+    assert [r.crypto_id for r in rows] == sorted(wanted)
+    for row in rows:
+        assert row.symbol == facts[row.crypto_id].symbol
+        assert_row(row, wanted[row.crypto_id])

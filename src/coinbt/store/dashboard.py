@@ -14,7 +14,7 @@ import numpy as np
 from coinbt.domain.interval import Interval
 from coinbt.domain.market import DashboardRow, SeriesInfo
 from coinbt.store import history, summary
-from coinbt.store.candles import all_series, now_ms, pair_index, pair_rows
+from coinbt.store.candles import all_series, now_ms
 from coinbt.store.driver import Session
 from coinbt.store.recent import read_recent
 
@@ -63,24 +63,26 @@ def _per_pair(
     symbols: dict[int, str],
     daily: dict[int, summary.DailyFigures],
 ) -> list[DashboardRow | None]:
-    out: list[DashboardRow | None] = []
     none = summary.DailyFigures(None, None, 0, None)
-    index = pair_index(recent)
-    for cid in members:
-        info = _finest(series.get(cid, []))
-        assert info is not None
-        rows = pair_rows(index, cid)
-        skip = int(np.searchsorted(recent["open_time"][rows], summary.window_start(info.last_time)))
-        own = slice(rows.start + skip, rows.stop)
-        if own.start >= own.stop:
-            out.append(None)
-            continue
-        window = summary.Recent(
-            *(recent[c][own] for c in ("open_time", "high", "low", "close", "volume"))
+    facts = {
+        cid: summary.PairFacts(
+            symbols[cid],
+            daily.get(cid, none),
+            tuple(s.last_time for s in series.get(cid, []) if not s.rollup),
         )
-        ends = tuple(s.last_time for s in series.get(cid, []) if not s.rollup)
-        out.append(summary.summarize(cid, symbols[cid], window, daily.get(cid, none), ends))
-    return out
+        for cid in members
+    }
+    return list(
+        summary.summarize_pairs(
+            recent["crypto_id"],
+            recent["open_time"],
+            recent["high"],
+            recent["low"],
+            recent["close"],
+            recent["volume"],
+            facts,
+        )
+    )
 
 
 def _finest(series: list[SeriesInfo]) -> SeriesInfo | None:
