@@ -394,6 +394,11 @@ def test_read_batch_equals_per_pair_reads(store: SqlStore) -> None:
         assert_bars_equal(bars, store.read(bars.symbol, "1d", start, end), bars.symbol)
     nothing = store.read_batch(["USDCUSDT"], "1h", start, end)
     assert nothing.batch is None and set(nothing.missing) == {"USDCUSDT"}
+    empty = store.read_batch([], "1h", start, end)
+    assert empty.batch is None and empty.crypto_ids == () and empty.missing == {}
+    for interval in ("1h", "1d"):
+        with pytest.raises(NotFoundError, match="NOPEUSDT"):
+            store.read_batch(["BTCUSDT", "NOPEUSDT"], interval, start, end)
 
 
 def test_read_range_bounds_and_errors(store: SqlStore) -> None:

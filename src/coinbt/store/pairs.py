@@ -134,14 +134,19 @@ class PairIds:
 
     def __init__(self) -> None:
         self._by_symbol: dict[str, int] = {}
-        self._ids: set[int] = set()
+        self._symbols: dict[int, str] = {}
+
+    def named(self, s: Session, keys: Sequence[PairKey]) -> list[tuple[int, str]]:
+        """``(id, symbol)`` of ``keys`` in order; :class:`NotFoundError` for the first
+        unknown key."""
+        return [(cid, self._symbols[cid]) for cid in self.resolve(s, keys)]
 
     def resolve(self, s: Session, keys: Sequence[PairKey]) -> list[int]:
         """The ids of ``keys`` in order; :class:`NotFoundError` for the first unknown key."""
         if any(self._lookup(k) is None for k in keys):
             for cid, symbol in s.rows("SELECT id, symbol FROM cryptocurrencies"):
                 self._by_symbol[str(symbol)] = int(cid)
-                self._ids.add(int(cid))
+                self._symbols[int(cid)] = str(symbol)
         out = []
         for key in keys:
             cid = self._lookup(key)
@@ -153,7 +158,7 @@ class PairIds:
 
     def _lookup(self, key: PairKey) -> int | None:
         if isinstance(key, int) or key.strip().isdigit():
-            return int(key) if int(key) in self._ids else None
+            return int(key) if int(key) in self._symbols else None
         return self._by_symbol.get(key.strip().upper())
 
 

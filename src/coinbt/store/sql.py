@@ -127,12 +127,19 @@ class SqlStore:
         if start is not None and end is not None and start > end:
             raise DataRangeError("start is after end", hint="swap start and end", field="start")
         with self._db.read() as s:
+            if rollup.is_rollup_source(ivl):
+                # Only a pair's own candles serve a sub-daily interval: its id and symbol
+                # are all the read needs (no lookup of its series).
+                named = self._ids.named(s, keys)
+                ids = sorted({cid for cid, _ in named})
+                found = [read_range(s, "candles", ids, ivl, start, end)] if ids else []
+                return _batch(named, ivl, found)
             pairs = self._pairs.get(tuple(keys), lambda: find_pairs(s, keys))
             native, rolled = _sources(pairs, ivl)
             arrays = [read_range(s, "candles", native, ivl, start, end)] if native else []
             if rolled:
                 arrays.append(read_range(s, "rollups", rolled, ivl, start, end))
-        return _batch(pairs, ivl, arrays)
+        return _batch([(p.id, p.symbol) for p in pairs], ivl, arrays)
 
     def data_version(self, key: PairKey, interval: Interval | str) -> int:
         found = serving(self.pair(key), Interval.parse(interval))
@@ -308,43 +315,49 @@ def _sources(pairs: list[Pair], interval: Interval) -> tuple[list[int], list[int
     return sorted(set(native)), sorted(set(rolled))
 
 
-def _batch(pairs: list[Pair], interval: Interval, arrays: list[dict[str, np.ndarray]]) -> BatchRead:
+def _batch(
+    named: list[tuple[int, str]], interval: Interval, arrays: list[dict[str, np.ndarray]]
+) -> BatchRead:
+    """The pairs ``named`` (id, symbol) in order, from the query results ``arrays``."""
     indexed = [(part, pair_index(part)) for part in arrays]
-    direct = _whole_part(pairs, indexed, interval)
+    direct = _whole_part(named, indexed, interval)
     if direct is not None:
         return direct
     items: list[Bars] = []
     ids: list[int] = []
     missing: dict[str, str] = {}
-    for pair in pairs:
-        found = next(((part, idx[pair.id]) for part, idx in indexed if pair.id in idx), None)
+    for cid, symbol in named:
+        found = next(((part, idx[cid]) for part, idx in indexed if cid in idx), None)
         if found is None:
-            missing[pair.symbol] = f"no {interval.value} candles in the requested range"
+            missing[symbol] = f"no {interval.value} candles in the requested range"
             continue
         part, rows = found
-        items.append(Bars(pair.symbol, interval, *(part[c][rows] for c in CANDLE_DTYPES)))
-        ids.append(pair.id)
+        items.append(Bars(symbol, interval, *(part[c][rows] for c in CANDLE_DTYPES)))
+        ids.append(cid)
     return BatchRead(BarsBatch.from_bars(items) if items else None, tuple(ids), missing)
 
 
 def _whole_part(
-    pairs: list[Pair],
+    named: list[tuple[int, str]],
     indexed: list[tuple[dict[str, np.ndarray], dict[int, slice]]],
     interval: Interval,
 ) -> BatchRead | None:
     """The common case without a copy: one query holding every pair, asked in id order."""
-    ids = [p.id for p in pairs]
+    ids = [cid for cid, _ in named]
     if len(indexed) != 1 or ids != sorted(set(ids)) or not indexed[0][1]:
         return None
     part, index = indexed[0]
-    present = [p for p in pairs if p.id in index]
-    offsets = np.array([0, *(index[p.id].stop for p in present)], dtype=np.int64)
+    present = [(cid, symbol) for cid, symbol in named if cid in index]
+    offsets = np.array([0, *(index[cid].stop for cid, _ in present)], dtype=np.int64)
     batch = BarsBatch(
-        tuple(p.symbol for p in present), interval, offsets, *(part[c] for c in CANDLE_DTYPES)
+        tuple(symbol for _, symbol in present),
+        interval,
+        offsets,
+        *(part[c] for c in CANDLE_DTYPES),
     )
     missing = {
-        p.symbol: f"no {interval.value} candles in the requested range"
-        for p in pairs
-        if p.id not in index
+        symbol: f"no {interval.value} candles in the requested range"
+        for cid, symbol in named
+        if cid not in index
     }
-    return BatchRead(batch, tuple(p.id for p in present), missing)
+    return BatchRead(batch, tuple(cid for cid, _ in present), missing)
