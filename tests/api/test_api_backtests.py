@@ -6,6 +6,7 @@ fixture files with numpy (never through the store)."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 import api_support
@@ -14,8 +15,10 @@ import pytest
 from api_support import MAX_BATCH, Env, assert_error, later_candles
 
 import coinbt
+from coinbt.config import load_settings
 from coinbt.domain.results import METRIC_NAMES
 from coinbt.domain.timeutil import parse_end, parse_time
+from coinbt.services import runs
 from conftest import load_real
 
 api = api_support.api
@@ -85,6 +88,55 @@ def test_second_identical_run_is_a_cache_hit_with_the_same_stored_run(api: Env) 
     assert stored["metrics"] == first["metrics"] and stored["symbol"] == "SOLUSDT"
     assert [t for t, _ in stored["equity"]] == first["equity_curve"]["time"]
     assert stored["spec"]["parameters"] == {"fast": 9, "slow": 40}
+
+
+def test_repeated_runs_count_one_cache_lookup_each(api: Env) -> None:
+    """A result asked again is answered from what is kept (on the event loop where the store
+    remembers the data version and the cache is in-process) with exactly one cache lookup
+    per request."""
+    body = run_body(crypto_id="USDCUSDT", parameters={"fast": 7, "slow": 33}, start_date=None,
+                    end_date=None)  # fmt: skip
+    cache = api.services.cache
+    before = cache.stats()
+    answers = [api.client.post(RUN, json=body).json() for _ in range(4)]
+    after = cache.stats()
+    assert [a["cached"] for a in answers] == [False, True, True, True]
+    assert answers[1:] == [answers[1]] * 3
+    assert (after.hits - before.hits, after.misses - before.misses) == (3, 1)
+    found = runs.look_up(api.services.store, cache, "USDCUSDT", spec_of(body), at_once=True)
+    at_once = api.combo == "duckdb-memory"  # PostgreSQL has other writers; Redis is I/O
+    assert (found is not None and found.blob is not None) is at_once
+
+
+def test_a_kept_answer_is_never_sent_after_new_candles(tmp_path: Path) -> None:
+    url = f"duckdb:///{tmp_path / 'kept.db'}"
+    api_support.seed(url)
+    client = api_support.start(load_settings(database_url=url, cache_url="memory://"))
+    try:
+        body = run_body(crypto_id="USDCUSDT", start_date=None, end_date=None)
+        body["parameters"] = {"fast": 6, "slow": 31}
+        first, kept = (client.post(RUN, json=body).json() for _ in range(2))
+        assert (first["cached"], kept["cached"]) == (False, True)
+        services = client.app.state.services  # type: ignore[attr-defined]
+        services.store.ingest(later_candles(load_real("USDCUSDT-1h.csv"), 24))
+        store, cache = services.store, services.cache
+        assert runs.look_up(store, cache, "USDCUSDT", spec_of(body), at_once=True) is None
+        fresh = client.post(RUN, json=body).json()
+        assert fresh["cached"] is False and fresh["run_id"] != first["run_id"]
+        assert fresh["assumptions"]["bars"] == first["assumptions"]["bars"] + 24
+    finally:
+        client.__exit__(None, None, None)
+
+
+def spec_of(body: dict[str, Any]) -> runs.RunSpec:
+    return runs.prepare_spec(
+        body["strategy_id"],
+        body["parameters"],
+        body["options"],
+        interval=body["interval"],
+        start=body["start_date"],
+        end=body["end_date"],
+    )
 
 
 def test_pairs_and_strategies_by_id_or_name_give_the_same_result(api: Env) -> None:

@@ -139,3 +139,21 @@ def run_record() -> RunRecord:
         equity_time=np.zeros(1, dtype=np.int64),
         equity=np.ones(1),
     )
+
+
+def test_peek_never_queries_and_answers_only_within_the_generation() -> None:
+    clock = Clock()
+    memo = VersionMemo(clock)
+    key = ("1h", (1,))
+    assert memo.peek(key) is None  # nothing asked yet
+    memo.get(key, lambda: clock.query({1: 3}))
+    kept = memo.peek(key)
+    assert kept == {1: 3}
+    kept.clear()  # the caller's own copy
+    assert memo.peek(key) == {1: 3}
+    clock.generation = 1  # a write runs
+    assert memo.peek(key) is None
+    clock.generation = 2  # and ended
+    assert memo.peek(key) is None
+    assert clock.queries == 1
+    assert VersionMemo(Clock(None)).peek(key) is None  # where others write

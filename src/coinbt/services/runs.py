@@ -16,6 +16,11 @@ errors whose ``field`` names the bad input (``parameters.fast``, ``start_date``)
 3. On a miss the candles are read, the engine runs, the run is saved in the store and the
    result cached.
 
+The API server first tries :func:`look_up` with ``at_once`` on its event loop: when the
+store remembers the pair's data version (DuckDB, no candles written since) and the cache
+is in-process, a body rendered before for the same cache entry is sent without a trip to
+a worker thread; otherwise that lookup is handed on, so the cache is asked once per request.
+
 Batches over many pairs are :mod:`coinbt.services.batches`.
 """
 
@@ -218,6 +223,54 @@ def run_one(store: MarketStore, cache: ResultCache, key: int | str, spec: RunSpe
     return _outcome(store, cache, crypto_id, version, spec, cache_key, cache.get(cache_key))
 
 
+@dataclass(frozen=True)
+class Lookup:
+    """A one-pair request's pair, data version, cache key and what the cache held."""
+
+    crypto_id: int
+    version: int
+    cache_key: CacheKey
+    blob: bytes | None
+
+
+IN_PROCESS_CACHES = frozenset({"memory"})
+"""Cache backends that answer without I/O, so a lookup may run on an event loop."""
+
+
+def look_up(
+    store: MarketStore, cache: ResultCache, key: int | str, spec: RunSpec, *, at_once: bool = False
+) -> Lookup | None:
+    """The pair's data version and the cache's answer for ``spec``. With ``at_once`` only
+    from what answers without I/O (the versions the store remembers, an in-process cache),
+    and ``None`` when those cannot tell: an async server asks this on its event loop and
+    sends a kept answer without a trip to a worker thread."""
+    if at_once:
+        if cache.backend not in IN_PROCESS_CACHES:
+            return None
+        versions = store.remembered_versions([pair_key(key)], spec.interval)
+        if versions is None:
+            return None
+        ((crypto_id, version),) = versions.items()
+    else:
+        crypto_id, version = _versioned(store, key, spec)
+    cache_key = spec.cache_key(crypto_id, version, kind="run")
+    return Lookup(crypto_id, version, cache_key, cache.get(cache_key))
+
+
+def rendered(
+    found: Lookup | None,
+    memo: RenderMemo | None,
+    *,
+    max_points: int | None = None,
+    equity: bool = True,
+    trades: bool = True,
+) -> bytes | None:
+    """The response body kept for a cache hit in this shape, if one was rendered."""
+    if found is None or found.blob is None or memo is None:
+        return None
+    return memo.get(_shape(found, max_points, equity, trades), found.blob)
+
+
 def answer(
     store: MarketStore,
     cache: ResultCache,
@@ -228,6 +281,7 @@ def answer(
     equity: bool = True,
     trades: bool = True,
     memo: RenderMemo | None = None,
+    found: Lookup | None = None,
 ) -> bytes:
     """The one-pair run response (:meth:`RunOutcome.to_dict`) as JSON bytes.
 
@@ -235,20 +289,24 @@ def answer(
     beside the cached bytes it came from: asking again costs the data-version query and
     the cache lookup, not decoding and encoding the result again. A new data version, a
     purge or an evicted entry all change what the cache answers, so the kept body is then
-    not used."""
-    crypto_id, version = _versioned(store, key, spec)
-    cache_key = spec.cache_key(crypto_id, version, kind="run")
-    blob = cache.get(cache_key)
-    shape = ("run", cache_key.digest(), max_points, equity, trades)
-    if blob is not None and memo is not None:
-        body = memo.get(shape, blob)
-        if body is not None:
-            return body
-    outcome = _outcome(store, cache, crypto_id, version, spec, cache_key, blob)
+    not used. ``found`` is a :func:`look_up` already made for this request (the cache is
+    asked once per request)."""
+    found = found or look_up(store, cache, key, spec)
+    assert found is not None  # a full lookup always answers
+    body = rendered(found, memo, max_points=max_points, equity=equity, trades=trades)
+    if body is not None:
+        return body
+    outcome = _outcome(
+        store, cache, found.crypto_id, found.version, spec, found.cache_key, found.blob
+    )
     body = encode(outcome.to_dict(max_points=max_points, equity=equity, trades=trades))
-    if outcome.cached and memo is not None:
-        memo.put(shape, blob, body)
+    if outcome.cached and memo is not None and found.blob is not None:
+        memo.put(_shape(found, max_points, equity, trades), found.blob, body)
     return body
+
+
+def _shape(found: Lookup, max_points: int | None, equity: bool, trades: bool) -> tuple[object, ...]:
+    return ("run", found.cache_key.digest(), max_points, equity, trades)
 
 
 def _versioned(store: MarketStore, key: int | str, spec: RunSpec) -> tuple[int, int]:

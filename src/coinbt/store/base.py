@@ -109,6 +109,13 @@ class MarketStore(Protocol):
     def data_versions(self, keys: Sequence[PairKey], interval: Interval | str) -> dict[int, int]:
         """:meth:`data_version` of many pairs at once, by pair id."""
 
+    def remembered_versions(
+        self, keys: Sequence[PairKey], interval: Interval | str
+    ) -> dict[int, int] | None:
+        """:meth:`data_versions` when the store can answer without asking the database
+        (what it read since this process last wrote candles, where no other process
+        writes), else ``None``. Never blocks: an async server may call it on its loop."""
+
     def gaps(self, key: PairKey, interval: Interval | str) -> list[Gap]:
         """Missing bars between stored candles, marking those recorded as known outages."""
 

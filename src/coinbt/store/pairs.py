@@ -141,6 +141,11 @@ class PairIds:
         unknown key."""
         return [(cid, self._symbols[cid]) for cid in self.resolve(s, keys)]
 
+    def known(self, keys: Sequence[PairKey]) -> list[int] | None:
+        """The ids of ``keys`` in order when every one was seen before (no query)."""
+        ids = [self._lookup(k) for k in keys]
+        return None if any(cid is None for cid in ids) else [c for c in ids if c is not None]
+
     def resolve(self, s: Session, keys: Sequence[PairKey]) -> list[int]:
         """The ids of ``keys`` in order; :class:`NotFoundError` for the first unknown key."""
         if any(self._lookup(k) is None for k in keys):

@@ -151,6 +151,14 @@ class SqlStore:
             ids = self._ids.resolve(s, keys)
             return self._versions.get((ivl.value, tuple(ids)), lambda: versions_of(s, ids, ivl))
 
+    def remembered_versions(
+        self, keys: Sequence[PairKey], interval: Interval | str
+    ) -> dict[int, int] | None:
+        ids = self._ids.known(keys)
+        if ids is None:
+            return None
+        return self._versions.peek((Interval.parse(interval).value, tuple(ids)))
+
     def gaps(self, key: PairKey, interval: Interval | str) -> list[Gap]:
         with self._db.read() as s:
             return list_gaps(s, find_pair(s, key).id, Interval.parse(interval))

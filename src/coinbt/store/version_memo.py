@@ -54,6 +54,17 @@ class WriteMemo(Generic[K, V]):
                 self._kept[key] = self._handed(found)
         return found
 
+    def peek(self, key: K) -> V | None:
+        """The kept answer for ``key`` when no write began since it was read, else
+        ``None`` (never queries)."""
+        now = self._generation()
+        if now is None or now % 2:
+            return None
+        with self._lock:
+            if self._kept_at == now and key in self._kept:
+                return self._handed(self._kept[key])
+        return None
+
     def _handed(self, answer: V) -> V:
         return answer if self._copy is None else self._copy(answer)
 

@@ -38,16 +38,26 @@ async def run(body: RunBody, svc: ServicesDep) -> Response:
     """Backtest one pair: metrics, assumptions, trades, the equity curve (downsampled to
     ``max_points``), the id of the stored run and whether the result came from the cache."""
 
+    spec = _spec(body)
+    points, equity, trades = body.max_points, body.include_equity, body.include_trades
+    # A result asked before is sent from here when nothing needs I/O to find it: the
+    # hop to a worker thread costs more than the whole answer.
+    found = runs.look_up(svc.store, svc.cache, body.crypto_id, spec, at_once=True)
+    kept = runs.rendered(found, svc.rendered, max_points=points, equity=equity, trades=trades)
+    if kept is not None:
+        return EncodedJSON(kept)
+
     def work() -> bytes:
         return runs.answer(
             svc.store,
             svc.cache,
             body.crypto_id,
-            _spec(body),
-            max_points=body.max_points,
-            equity=body.include_equity,
-            trades=body.include_trades,
+            spec,
+            max_points=points,
+            equity=equity,
+            trades=trades,
             memo=svc.rendered,
+            found=found,
         )
 
     return EncodedJSON(await run_in_threadpool(work))
