@@ -20,6 +20,7 @@ import numpy as np
 from coinbt.domain.bars import Bars
 from coinbt.domain.interval import Interval
 from coinbt.domain.market import SeriesInfo
+from coinbt.store import segments
 from coinbt.store.driver import Session, among
 
 CANDLE_DTYPES: dict[str, type[np.generic]] = {
@@ -294,9 +295,8 @@ def pair_index(arrays: dict[str, Any]) -> dict[int, slice]:
     ids = arrays["crypto_id"]
     if len(ids) == 0:
         return {}
-    starts = np.flatnonzero(np.r_[True, ids[1:] != ids[:-1]])
-    ends = np.r_[starts[1:], len(ids)]
-    return {int(ids[a]): slice(int(a), int(b)) for a, b in zip(starts, ends, strict=True)}
+    starts, ends = segments.starts_and_ends(segments.first_rows(ids))
+    return {int(ids[a]): slice(int(a), int(b) + 1) for a, b in zip(starts, ends, strict=True)}
 
 
 def pair_rows(index: dict[int, slice], crypto_id: int) -> slice:

@@ -9,13 +9,13 @@ day never becomes a final daily candle.
 
 from __future__ import annotations
 
-import itertools
 from dataclasses import dataclass
 
 import numpy as np
 import numpy.typing as npt
 
 from coinbt.domain.interval import Interval
+from coinbt.store import segments
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -82,7 +82,8 @@ def aggregate(
     found = aggregate_pairs(
         pairs, time, open, high, low, close, volume, source=source, interval=interval
     )
-    return found.get(0, _empty(interval))
+    rolled = found.get(0)
+    return rolled if rolled is not None else empty(interval)
 
 
 def aggregate_pairs(
@@ -103,16 +104,13 @@ def aggregate_pairs(
     if len(time) == 0:
         return {}
     buckets = bucket_starts(time, interval)
-    new_pair = np.empty(len(time), dtype=np.bool_)
-    new_pair[0] = True
-    np.not_equal(pairs[1:], pairs[:-1], out=new_pair[1:])
+    new_pair = segments.first_rows(pairs)
     new_bucket = new_pair.copy()
     new_bucket[1:] |= buckets[1:] != buckets[:-1]
-    starts = np.flatnonzero(new_bucket)
-    ends = np.append(starts[1:], len(time)) - 1
+    starts, ends = segments.starts_and_ends(new_bucket)
     # A bucket is closed once its pair's last candle ends at or after the bucket's end.
-    pair_ends = np.append(np.flatnonzero(new_pair)[1:], len(time)) - 1
-    last = time[pair_ends][np.cumsum(new_pair)[starts] - 1]
+    pair_ends = segments.starts_and_ends(new_pair)[1]
+    last = time[pair_ends][segments.run_of(new_pair)[starts]]
     bucket_time = buckets[starts]
     keep = np.flatnonzero(bucket_time + interval.ms <= last + source.ms)
     columns = (
@@ -134,15 +132,15 @@ def _split(
 ) -> dict[int, Rollup]:
     if len(owners) == 0:
         return {}
-    cuts = np.flatnonzero(owners[1:] != owners[:-1]) + 1
-    bounds = np.concatenate(([0], cuts, [len(owners)]))
+    starts, ends = segments.starts_and_ends(segments.first_rows(owners))
     return {
-        int(owners[a]): Rollup(interval, *(c[a:b] for c in columns))  # type: ignore[arg-type]
-        for a, b in itertools.pairwise(bounds)
+        int(owners[a]): Rollup(interval, *(c[a : b + 1] for c in columns))  # type: ignore[arg-type]
+        for a, b in zip(starts, ends, strict=True)
     }
 
 
-def _empty(interval: Interval) -> Rollup:
+def empty(interval: Interval) -> Rollup:
+    """No buckets at ``interval``."""
     f = np.empty(0, dtype=np.float64)
     i = np.empty(0, dtype=np.int64)
     return Rollup(interval, i, f, f, f, f, f, i)

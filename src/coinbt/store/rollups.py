@@ -133,7 +133,7 @@ def _aggregate_chunk(
     out: dict[Interval, list[tuple[int, rollup.Rollup]]] = {}
     for interval in rollup.ROLLUP_INTERVALS:
         found = {} if arrays is None else _aggregate_stored(arrays, source, interval)
-        empty = rollup.aggregate(*_no_rows(), source=source, interval=interval)
+        empty = rollup.empty(interval)
         out[interval] = [
             (t.crypto_id, _aggregate_fresh(t.fresh, source, interval))
             if t.fresh is not None
@@ -154,10 +154,6 @@ def _aggregate_fresh(b: Bars, source: Interval, interval: Interval) -> rollup.Ro
     return rollup.aggregate(
         b.time, b.open, b.high, b.low, b.close, b.volume, source=source, interval=interval
     )
-
-
-def _no_rows() -> list[Any]:
-    return [np.empty(0, dtype=dtype) for dtype in CANDLE_DTYPES.values()]
 
 
 def _bucket(since: int | None) -> int:

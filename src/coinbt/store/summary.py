@@ -16,6 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from coinbt.domain.market import DashboardRow
+from coinbt.store import segments
 
 F64 = npt.NDArray[np.float64]
 I64 = npt.NDArray[np.int64]
@@ -92,13 +93,13 @@ def summarize_pairs(
     present, in id order. One pass of numpy for every pair: an update refreshes hundreds."""
     if len(time) == 0:
         return []
-    ends = _segment_ends(ids)
-    last = time[ends][_segment_of(ids)]
+    first = segments.first_rows(ids)
+    last = time[segments.starts_and_ends(first)[1]][segments.run_of(first)]
     keep = time >= last - (WINDOW_DAYS + 1) * DAY_MS
     ids, time, last = ids[keep], time[keep], last[keep]
     high, low, close, volume = high[keep], low[keep], close[keep], volume[keep]
-    seg, ends = _segment_of(ids), _segment_ends(ids)
-    starts = np.concatenate(([0], ends[:-1] + 1))
+    first = segments.first_rows(ids)
+    seg, (starts, ends) = segments.run_of(first), segments.starts_and_ends(first)
     windows = {days: _windows(time, high, low, volume, last, starts, days) for days in (7, 30)}
     change = _changes(time, close, last, seg, starts, ends)
     days = _days(ids, time, seg, starts, facts)
@@ -139,17 +140,6 @@ def _row(
         total_days=fact.daily.days + days,
         last_updated=last,
     )
-
-
-def _segment_of(ids: npt.NDArray[np.integer]) -> npt.NDArray[np.intp]:
-    new = np.empty(len(ids), dtype=np.bool_)
-    new[0] = True
-    np.not_equal(ids[1:], ids[:-1], out=new[1:])
-    return np.cumsum(new) - 1
-
-
-def _segment_ends(ids: npt.NDArray[np.integer]) -> npt.NDArray[np.intp]:
-    return np.append(np.flatnonzero(ids[1:] != ids[:-1]), len(ids) - 1)
 
 
 def _windows(
