@@ -26,11 +26,7 @@ def refresh_dashboard(session: Session, crypto_ids: Iterable[int] | None = None)
     ids = sorted(series) if crypto_ids is None else sorted(set(crypto_ids))
     symbols = _symbols(session, ids)
     daily = history.daily_figures(session, ids, series)
-    rows = [
-        summarize
-        for summarize in _summaries(session, ids, series, symbols, daily)
-        if summarize is not None
-    ]
+    rows = _summaries(session, ids, series, symbols, daily)
     session.execute("DELETE FROM dashboard WHERE crypto_id = ANY(?)", (ids,))
     if rows:
         _insert_rows(session, rows)
@@ -43,13 +39,13 @@ def _summaries(
     series: dict[int, list[SeriesInfo]],
     symbols: dict[int, str],
     daily: dict[int, summary.DailyFigures],
-) -> list[DashboardRow | None]:
+) -> list[DashboardRow]:
     finest = {cid: _finest(series.get(cid, [])) for cid in ids}
     groups: dict[Interval, dict[int, int]] = defaultdict(dict)
     for cid, info in finest.items():
         if info is not None:
             groups[info.interval][cid] = info.last_time
-    out: list[DashboardRow | None] = []
+    out: list[DashboardRow] = []
     for interval, last in groups.items():
         recent = read_recent(session, interval, last, series)
         out.extend(_per_pair(recent, list(last), series, symbols, daily))
@@ -62,7 +58,8 @@ def _per_pair(
     series: dict[int, list[SeriesInfo]],
     symbols: dict[int, str],
     daily: dict[int, summary.DailyFigures],
-) -> list[DashboardRow | None]:
+) -> list[DashboardRow]:
+    """The rows of the pairs ``recent`` holds candles of (pairs without any get none)."""
     none = summary.DailyFigures(None, None, 0, None)
     facts = {
         cid: summary.PairFacts(
@@ -72,16 +69,14 @@ def _per_pair(
         )
         for cid in members
     }
-    return list(
-        summary.summarize_pairs(
-            recent["crypto_id"],
-            recent["open_time"],
-            recent["high"],
-            recent["low"],
-            recent["close"],
-            recent["volume"],
-            facts,
-        )
+    return summary.summarize_pairs(
+        recent["crypto_id"],
+        recent["open_time"],
+        recent["high"],
+        recent["low"],
+        recent["close"],
+        recent["volume"],
+        facts,
     )
 
 
