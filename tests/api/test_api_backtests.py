@@ -103,7 +103,7 @@ def test_repeated_runs_count_one_cache_lookup_each(api: Env) -> None:
     assert [a["cached"] for a in answers] == [False, True, True, True]
     assert answers[1:] == [answers[1]] * 3
     assert (after.hits - before.hits, after.misses - before.misses) == (3, 1)
-    found = runs.look_up(api.services.store, cache, "USDCUSDT", spec_of(body), at_once=True)
+    found = runs.look_up_at_once(api.services.store, cache, "USDCUSDT", spec_of(body))
     at_once = api.combo == "duckdb-memory"  # PostgreSQL has other writers; Redis is I/O
     assert (found is not None and found.blob is not None) is at_once
 
@@ -120,7 +120,7 @@ def test_a_kept_answer_is_never_sent_after_new_candles(tmp_path: Path) -> None:
         services = client.app.state.services  # type: ignore[attr-defined]
         services.store.ingest(later_candles(load_real("USDCUSDT-1h.csv"), 24))
         store, cache = services.store, services.cache
-        assert runs.look_up(store, cache, "USDCUSDT", spec_of(body), at_once=True) is None
+        assert runs.look_up_at_once(store, cache, "USDCUSDT", spec_of(body)) is None
         fresh = client.post(RUN, json=body).json()
         assert fresh["cached"] is False and fresh["run_id"] != first["run_id"]
         assert fresh["assumptions"]["bars"] == first["assumptions"]["bars"] + 24

@@ -16,7 +16,7 @@ errors whose ``field`` names the bad input (``parameters.fast``, ``start_date``)
 3. On a miss the candles are read, the engine runs, the run is saved in the store and the
    result cached.
 
-The API server first tries :func:`look_up` with ``at_once`` on its event loop: when the
+The API server first tries :func:`look_up_at_once` on its event loop: when the
 store remembers the pair's data version (DuckDB, no candles written since) and the cache
 is in-process, a body rendered before for the same cache entry is sent without a trip to
 a worker thread; otherwise that lookup is handed on, so the cache is asked once per request.
@@ -218,9 +218,7 @@ class RunOutcome:
 
 def run_one(store: MarketStore, cache: ResultCache, key: int | str, spec: RunSpec) -> RunOutcome:
     """Backtest ``spec`` on one pair, from the cache when it holds the answer."""
-    crypto_id, version = _versioned(store, key, spec)
-    cache_key = spec.cache_key(crypto_id, version, kind="run")
-    return _outcome(store, cache, crypto_id, version, spec, cache_key, cache.get(cache_key))
+    return _outcome(store, cache, spec, look_up(store, cache, key, spec))
 
 
 @dataclass(frozen=True)
@@ -237,22 +235,28 @@ IN_PROCESS_CACHES = frozenset({"memory"})
 """Cache backends that answer without I/O, so a lookup may run on an event loop."""
 
 
-def look_up(
-    store: MarketStore, cache: ResultCache, key: int | str, spec: RunSpec, *, at_once: bool = False
+def look_up(store: MarketStore, cache: ResultCache, key: int | str, spec: RunSpec) -> Lookup:
+    """The pair's data version (a store query) and the cache's answer for ``spec``."""
+    crypto_id, version = _versioned(store, key, spec)
+    return _cached(cache, crypto_id, version, spec)
+
+
+def look_up_at_once(
+    store: MarketStore, cache: ResultCache, key: int | str, spec: RunSpec
 ) -> Lookup | None:
-    """The pair's data version and the cache's answer for ``spec``. With ``at_once`` only
-    from what answers without I/O (the versions the store remembers, an in-process cache),
-    and ``None`` when those cannot tell: an async server asks this on its event loop and
-    sends a kept answer without a trip to a worker thread."""
-    if at_once:
-        if cache.backend not in IN_PROCESS_CACHES:
-            return None
-        versions = store.remembered_versions([pair_key(key)], spec.interval)
-        if versions is None:
-            return None
-        ((crypto_id, version),) = versions.items()
-    else:
-        crypto_id, version = _versioned(store, key, spec)
+    """:func:`look_up` from what answers without I/O (the versions the store remembers, an
+    in-process cache), ``None`` when those cannot tell: an async server asks this on its
+    event loop and sends a kept answer without a trip to a worker thread."""
+    if cache.backend not in IN_PROCESS_CACHES:
+        return None
+    versions = store.remembered_versions([pair_key(key)], spec.interval)
+    if versions is None:
+        return None
+    ((crypto_id, version),) = versions.items()
+    return _cached(cache, crypto_id, version, spec)
+
+
+def _cached(cache: ResultCache, crypto_id: int, version: int, spec: RunSpec) -> Lookup:
     cache_key = spec.cache_key(crypto_id, version, kind="run")
     return Lookup(crypto_id, version, cache_key, cache.get(cache_key))
 
@@ -292,13 +296,10 @@ def answer(
     not used. ``found`` is a :func:`look_up` already made for this request (the cache is
     asked once per request)."""
     found = found or look_up(store, cache, key, spec)
-    assert found is not None  # a full lookup always answers
     body = rendered(found, memo, max_points=max_points, equity=equity, trades=trades)
     if body is not None:
         return body
-    outcome = _outcome(
-        store, cache, found.crypto_id, found.version, spec, found.cache_key, found.blob
-    )
+    outcome = _outcome(store, cache, spec, found)
     body = encode(outcome.to_dict(max_points=max_points, equity=equity, trades=trades))
     if outcome.cached and memo is not None and found.blob is not None:
         memo.put(_shape(found, max_points, equity, trades), found.blob, body)
@@ -316,17 +317,10 @@ def _versioned(store: MarketStore, key: int | str, spec: RunSpec) -> tuple[int, 
     return crypto_id, version
 
 
-def _outcome(
-    store: MarketStore,
-    cache: ResultCache,
-    crypto_id: int,
-    version: int,
-    spec: RunSpec,
-    cache_key: CacheKey,
-    blob: bytes | None,
-) -> RunOutcome:
-    """The cached result in ``blob`` or, when there is none, a new run (saved and cached)."""
-    hit = decode_run(blob, spec)
+def _outcome(store: MarketStore, cache: ResultCache, spec: RunSpec, found: Lookup) -> RunOutcome:
+    """The cached result ``found`` or, when there is none, a new run (saved and cached)."""
+    crypto_id, version = found.crypto_id, found.version
+    hit = decode_run(found.blob, spec)
     if hit is not None:
         run_id, result, trades = hit
         return RunOutcome(run_id, True, crypto_id, version, spec, result, trades)
@@ -334,7 +328,7 @@ def _outcome(
     result = run_engine([bars], spec).results[0]
     trades = trades_to_dicts(result.trades)
     run_id = store.save_run(_record(crypto_id, result, trades, spec, version))
-    cache.set(cache_key, encode_run(run_id, result, trades))
+    cache.set(found.cache_key, encode_run(run_id, result, trades))
     lean = replace(result, trades=_EMPTY_TRADES)
     return RunOutcome(run_id, False, crypto_id, version, spec, lean, trades)
 

@@ -42,7 +42,7 @@ async def run(body: RunBody, svc: ServicesDep) -> Response:
     points, equity, trades = body.max_points, body.include_equity, body.include_trades
     # A result asked before is sent from here when nothing needs I/O to find it: the
     # hop to a worker thread costs more than the whole answer.
-    found = runs.look_up(svc.store, svc.cache, body.crypto_id, spec, at_once=True)
+    found = runs.look_up_at_once(svc.store, svc.cache, body.crypto_id, spec)
     kept = runs.rendered(found, svc.rendered, max_points=points, equity=equity, trades=trades)
     if kept is not None:
         return EncodedJSON(kept)
